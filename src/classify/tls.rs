@@ -1,0 +1,1 @@
+//! TLS record and handshake analysis. (skeleton: the TLS helper implements it.)

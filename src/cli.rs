@@ -1,0 +1,2 @@
+//! (skeleton)
+pub fn main() -> i32 { 0 }

@@ -1,0 +1,99 @@
+//! Small types shared by every stage.
+
+use std::fmt;
+
+/// Packet time in nanoseconds since the Unix epoch. Flow expiry and reassembly are driven by
+/// packet time, never by the wall clock, so a replay is deterministic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub const NANOS_PER_SEC: i64 = 1_000_000_000;
+
+    pub fn from_secs_nanos(secs: i64, nanos: u32) -> Self {
+        Timestamp(secs.saturating_mul(Self::NANOS_PER_SEC).saturating_add(i64::from(nanos)))
+    }
+
+    pub fn secs(self) -> i64 {
+        self.0.div_euclid(Self::NANOS_PER_SEC)
+    }
+
+    pub fn subsec_nanos(self) -> u32 {
+        self.0.rem_euclid(Self::NANOS_PER_SEC) as u32
+    }
+
+    /// Nanoseconds elapsed since `earlier` (zero if time went backwards).
+    pub fn since(self, earlier: Timestamp) -> u64 {
+        u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0)
+    }
+
+    /// RFC 3339 in UTC with microsecond precision, e.g. `2024-05-01T10:00:00.123456Z`.
+    pub fn rfc3339(self) -> String {
+        let secs = u64::try_from(self.secs()).unwrap_or(0);
+        let t = std::time::UNIX_EPOCH
+            + std::time::Duration::new(secs, self.subsec_nanos() / 1000 * 1000);
+        humantime::format_rfc3339_micros(t).to_string()
+    }
+}
+
+/// Direction of a segment or byte stream within a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dir {
+    /// From the client (the SYN sender, or the inferred initiator) to the server.
+    ToServer,
+    /// From the server to the client.
+    ToClient,
+}
+
+impl Dir {
+    pub fn index(self) -> usize {
+        match self {
+            Dir::ToServer => 0,
+            Dir::ToClient => 1,
+        }
+    }
+
+    pub fn flip(self) -> Dir {
+        match self {
+            Dir::ToServer => Dir::ToClient,
+            Dir::ToClient => Dir::ToServer,
+        }
+    }
+
+    pub fn sender(self) -> &'static str {
+        match self {
+            Dir::ToServer => "client",
+            Dir::ToClient => "server",
+        }
+    }
+}
+
+impl fmt::Display for Dir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dir::ToServer => "client->server",
+            Dir::ToClient => "server->client",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_formats_rfc3339_micros() {
+        let t = Timestamp::from_secs_nanos(1_700_000_000, 123_456_789);
+        assert_eq!(t.rfc3339(), "2023-11-14T22:13:20.123456Z");
+        assert_eq!(t.secs(), 1_700_000_000);
+        assert_eq!(t.subsec_nanos(), 123_456_789);
+    }
+
+    #[test]
+    fn since_saturates_when_time_goes_backwards() {
+        let a = Timestamp(10);
+        let b = Timestamp(4);
+        assert_eq!(a.since(b), 6);
+        assert_eq!(b.since(a), 0);
+    }
+}

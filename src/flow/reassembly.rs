@@ -1,0 +1,1 @@
+//! Per-direction TCP reassembly. (skeleton: the reassembly helper implements it.)

@@ -1,0 +1,29 @@
+//! mtlscope: prove from the wire that pod-to-pod traffic is mutually authenticated and encrypted.
+//!
+//! The core is a synchronous pipeline with no I/O of its own; it is fed packets and emits flow
+//! records, so every feature can be exercised from a capture file:
+//!
+//! ```text
+//!  capture ──PacketRef──▶ decode ──TcpPacket──▶ flow ──stream bytes──▶ classify
+//!  (file, stdin,           (link layers,         (table, reassembly,    (TLS, HTTP/1,
+//!   live, pod)              IP, TCP, tunnels)     timeouts)              HTTP/2, other)
+//!                                                      │
+//!                                                      ▼ FlowRecord
+//!                                  verdict ──▶ report (table, JSON) | tui
+//! ```
+//!
+//! [`engine::Engine`] wires decode, flow and classify together; [`capture`] turns bytes from any
+//! `Read` into packets; [`report`] renders what the engine found.
+#![forbid(unsafe_code)]
+
+pub mod capture;
+pub mod classify;
+pub mod cli;
+pub mod decode;
+pub mod engine;
+pub mod flow;
+pub mod report;
+pub mod verdict;
+
+mod common;
+pub use common::{Dir, Timestamp};

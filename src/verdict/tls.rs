@@ -1,0 +1,1 @@
+//! TLS facts -> verdict. (skeleton: the TLS helper implements `judge`.)

@@ -1,6 +1,9 @@
 //! Stage 4: decide what a flow's byte streams are (TLS, HTTP/1, HTTP/2, other) from payload,
 //! never from the port alone.
 
+pub mod http1;
+pub mod http2;
+pub mod other;
 pub mod tls;
 
 /// Three outcomes for a detector: yes, no, or need more bytes.
@@ -22,4 +25,29 @@ impl Default for Limits {
     fn default() -> Self {
         Limits { max_buffer: 256 * 1024 }
     }
+}
+
+/// A detector's answer that carries what it found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detect<T> {
+    Yes(T),
+    No,
+    NeedMore,
+}
+
+/// Render wire bytes for evidence: printable ASCII kept, everything else escaped, at most `max`
+/// characters (an ellipsis marks a cut).
+pub fn printable(bytes: &[u8], max: usize) -> String {
+    let mut out = String::with_capacity(bytes.len().min(max));
+    for &b in bytes {
+        if out.len() >= max {
+            out.push('…');
+            break;
+        }
+        match b {
+            0x20..=0x7e if b != b'\\' => out.push(char::from(b)),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
 }

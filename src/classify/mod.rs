@@ -5,6 +5,9 @@ pub mod http1;
 pub mod http2;
 pub mod other;
 pub mod tls;
+mod dispatch;
+
+pub use dispatch::{Classification, Classifier, Feed, Preamble};
 
 /// Three outcomes for a detector: yes, no, or need more bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

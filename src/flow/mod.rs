@@ -1,3 +1,454 @@
-//! Stage 3: the flow table, per-direction reassembly and timeouts.
+//! Stage 3: the flow table. Bidirectional TCP flows keyed by their endpoints, per-direction
+//! reassembly feeding the classifier, duplicate suppression for `-i any`, and expiry driven by
+//! packet time.
 
 pub mod reassembly;
+
+use crate::classify::{Classification, Classifier, Feed, Limits};
+use crate::decode::{TcpFlags, TcpPacket, Tunnel};
+use crate::{Dir, Timestamp};
+use reassembly::{Chunk, Reassembler, ReassemblyStats};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+/// Bounds and timeouts of the flow table.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowConfig {
+    /// A flow with no packet for this long (packet time) is finished.
+    pub idle_timeout_ns: u64,
+    /// A closed flow (FIN both ways, or RST) is finished after this long without packets.
+    pub closed_linger_ns: u64,
+    /// Most out-of-order bytes held per direction.
+    pub max_pending: usize,
+    /// Most flows tracked at once; beyond it the longest-idle flow is finished early.
+    pub max_flows: usize,
+    pub limits: Limits,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            idle_timeout_ns: 600 * 1_000_000_000,
+            closed_linger_ns: 5 * 1_000_000_000,
+            max_pending: 256 * 1024,
+            max_flows: 500_000,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// How the client of a flow was determined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientBy {
+    /// It sent the SYN.
+    Syn,
+    /// It received the SYN-ACK.
+    SynAck,
+    /// It sent what only a client sends (ClientHello, HTTP request, h2 preface).
+    Payload,
+    /// Guess: the endpoint with the higher port.
+    HigherPort,
+}
+
+impl ClientBy {
+    pub fn is_inferred(self) -> bool {
+        !matches!(self, ClientBy::Syn | ClientBy::SynAck)
+    }
+}
+
+/// Canonical key: the lower endpoint first, so both directions find the same flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey {
+    lo: SocketAddr,
+    hi: SocketAddr,
+    /// Tunnels can carry overlapping inner address spaces.
+    vni: u32,
+}
+
+impl FlowKey {
+    fn new(a: SocketAddr, b: SocketAddr, vni: u32) -> Self {
+        if a <= b {
+            FlowKey { lo: a, hi: b, vni }
+        } else {
+            FlowKey { lo: b, hi: a, vni }
+        }
+    }
+}
+
+/// Per-direction counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DirStats {
+    pub packets: u64,
+    /// TCP payload bytes on the wire (including bytes the capture cut).
+    pub payload_bytes: u64,
+    /// Payload bytes cut by snaplen.
+    pub missing_bytes: u64,
+    pub fin: bool,
+}
+
+/// A flow that has ended (or was flushed at the end of the input), with its classification.
+#[derive(Debug, Clone)]
+pub struct FlowRecord {
+    pub id: u64,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub client_by: ClientBy,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// Client->server and server->client.
+    pub dirs: [DirStats; 2],
+    pub reassembly: [ReassemblyStats; 2],
+    pub syn_seen: bool,
+    pub reset: bool,
+    /// Copies of packets seen again on another interface (`-i any`), not counted in `dirs`.
+    pub duplicates: u64,
+    /// The capture interface of the first packet.
+    pub iface: u32,
+    /// SLL/SLL2 interface index of the first packet, when the link layer has one.
+    pub ifindex: Option<u32>,
+    pub tunnel: Option<Tunnel>,
+    pub vlan: Option<u16>,
+    pub classification: Classification,
+}
+
+impl FlowRecord {
+    pub fn closed(&self) -> bool {
+        self.reset || (self.dirs[0].fin && self.dirs[1].fin)
+    }
+}
+
+/// Recent segment signatures per direction, to spot the same packet captured twice.
+#[derive(Debug, Default, Clone, Copy)]
+struct SeenRing {
+    sigs: [(u64, u32, Timestamp); 8],
+    next: usize,
+}
+
+/// Two captures of one packet on different interfaces arrive within this window.
+const DUP_WINDOW_NS: u64 = 50_000_000;
+
+impl SeenRing {
+    /// True if the same segment was seen on another interface just before.
+    fn is_duplicate(&mut self, sig: u64, iface: u32, ts: Timestamp) -> bool {
+        let dup = self
+            .sigs
+            .iter()
+            .any(|&(s, i, t)| s == sig && i != iface && ts.since(t) <= DUP_WINDOW_NS && t.0 != 0);
+        if !dup {
+            self.sigs[self.next] = (sig, iface, ts);
+            self.next = (self.next + 1) % self.sigs.len();
+        }
+        dup
+    }
+}
+
+#[derive(Debug)]
+struct Flow {
+    id: u64,
+    client: SocketAddr,
+    server: SocketAddr,
+    client_by: ClientBy,
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    dirs: [DirStats; 2],
+    reasm: [Reassembler; 2],
+    syn_seen: bool,
+    reset: bool,
+    duplicates: u64,
+    iface: u32,
+    ifindex: Option<u32>,
+    tunnel: Option<Tunnel>,
+    vlan: Option<u16>,
+    seen: [SeenRing; 2],
+    classifier: Classifier,
+    buffering: bool,
+}
+
+/// Which way a packet goes relative to the flow's roles.
+fn direction(flow: &Flow, src: SocketAddr) -> Dir {
+    if src == flow.client {
+        Dir::ToServer
+    } else {
+        Dir::ToClient
+    }
+}
+
+impl Flow {
+    fn new(id: u64, pkt: &TcpPacket<'_>, iface: u32, ts: Timestamp, cfg: &FlowConfig) -> Self {
+        let src = SocketAddr::new(pkt.src, pkt.src_port);
+        let dst = SocketAddr::new(pkt.dst, pkt.dst_port);
+        let syn = pkt.flags.has(TcpFlags::SYN);
+        let ack = pkt.flags.has(TcpFlags::ACK);
+        let (client, server, client_by) = if syn && !ack {
+            (src, dst, ClientBy::Syn)
+        } else if syn && ack {
+            (dst, src, ClientBy::SynAck)
+        } else if pkt.src_port >= pkt.dst_port {
+            (src, dst, ClientBy::HigherPort)
+        } else {
+            (dst, src, ClientBy::HigherPort)
+        };
+        Flow {
+            id,
+            client,
+            server,
+            client_by,
+            first_seen: ts,
+            last_seen: ts,
+            dirs: [DirStats::default(); 2],
+            reasm: [Reassembler::new(cfg.max_pending), Reassembler::new(cfg.max_pending)],
+            syn_seen: false,
+            reset: false,
+            duplicates: 0,
+            iface,
+            ifindex: pkt.sll.and_then(|s| s.ifindex),
+            tunnel: pkt.tunnel,
+            vlan: pkt.vlan,
+            seen: [SeenRing::default(); 2],
+            classifier: Classifier::new(cfg.limits, client_by.is_inferred()),
+            buffering: true,
+        }
+    }
+
+    fn closed(&self) -> bool {
+        self.reset || (self.dirs[0].fin && self.dirs[1].fin)
+    }
+
+    fn segment(&mut self, pkt: &TcpPacket<'_>, iface: u32, ts: Timestamp) {
+        let dir = direction(self, SocketAddr::new(pkt.src, pkt.src_port));
+        let sig = signature(pkt);
+        if self.seen[dir.index()].is_duplicate(sig, iface, ts) {
+            self.duplicates += 1;
+            return;
+        }
+        self.last_seen = ts;
+        let d = &mut self.dirs[dir.index()];
+        d.packets += 1;
+        d.payload_bytes += pkt.payload.len() as u64 + u64::from(pkt.payload_missing);
+        d.missing_bytes += u64::from(pkt.payload_missing);
+        if pkt.flags.has(TcpFlags::SYN) {
+            self.syn_seen = true;
+            self.reasm[dir.index()].syn(pkt.seq);
+        }
+        if pkt.flags.has(TcpFlags::RST) {
+            self.reset = true;
+        }
+        let Flow { reasm, classifier, client_by, client, server, dirs, seen, .. } = &mut *self;
+        let mut swapped = false;
+        let mut sink = |chunk: Chunk<'_>| match chunk {
+            Chunk::Data(bytes) => {
+                let d = if swapped { dir.flip() } else { dir };
+                if classifier.feed(d, bytes, ts) == Feed::SwappedRoles {
+                    swapped = !swapped;
+                }
+            }
+            Chunk::Gap(len) => classifier.gap(if swapped { dir.flip() } else { dir }, u64::from(len)),
+        };
+        if !pkt.payload.is_empty() || pkt.flags.has(TcpFlags::SYN) {
+            // A payload cut by snaplen is delivered as captured, then the rest as a gap.
+            reasm[dir.index()].segment(pkt.seq, pkt.payload, &mut sink);
+            if pkt.payload_missing > 0 {
+                reasm[dir.index()].flush(&mut sink);
+            }
+        }
+        if pkt.flags.has(TcpFlags::ACK) {
+            reasm[dir.flip().index()].ack_seen(pkt.ack, &mut sink);
+        }
+        if pkt.flags.has(TcpFlags::FIN) {
+            dirs[dir.index()].fin = true;
+        }
+        if swapped {
+            std::mem::swap(client, server);
+            reasm.swap(0, 1);
+            dirs.swap(0, 1);
+            seen.swap(0, 1);
+            *client_by = ClientBy::Payload;
+        }
+        if self.buffering && !self.classifier.wants_bytes() {
+            self.buffering = false;
+            self.reasm.iter_mut().for_each(Reassembler::stop_buffering);
+        }
+    }
+
+    fn finish(mut self) -> FlowRecord {
+        let Flow { reasm, classifier, last_seen, .. } = &mut self;
+        let ts = *last_seen;
+        for dir in [Dir::ToServer, Dir::ToClient] {
+            let mut sink = |chunk: Chunk<'_>| match chunk {
+                Chunk::Data(bytes) => {
+                    classifier.feed(dir, bytes, ts);
+                }
+                Chunk::Gap(len) => classifier.gap(dir, u64::from(len)),
+            };
+            reasm[dir.index()].flush(&mut sink);
+        }
+        FlowRecord {
+            id: self.id,
+            client: self.client,
+            server: self.server,
+            client_by: self.client_by,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            dirs: self.dirs,
+            reassembly: [self.reasm[0].stats().clone(), self.reasm[1].stats().clone()],
+            syn_seen: self.syn_seen,
+            reset: self.reset,
+            duplicates: self.duplicates,
+            iface: self.iface,
+            ifindex: self.ifindex,
+            tunnel: self.tunnel,
+            vlan: self.vlan,
+            classification: self.classifier.finish(),
+        }
+    }
+}
+
+/// What identifies one transmission of a segment (retransmissions differ in IP id).
+fn signature(pkt: &TcpPacket<'_>) -> u64 {
+    let mut h = u64::from(pkt.seq);
+    h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(pkt.ack);
+    h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (pkt.payload.len() as u64) << 8 ^ u64::from(pkt.flags.0);
+    h.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(pkt.ip_id)
+}
+
+/// Counters of the table itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TableStats {
+    pub flows_created: u64,
+    pub flows_evicted: u64,
+    pub duplicates: u64,
+    pub peak_flows: usize,
+}
+
+/// The flow table.
+pub struct FlowTable {
+    cfg: FlowConfig,
+    flows: HashMap<FlowKey, Flow>,
+    next_id: u64,
+    last_sweep: Timestamp,
+    finished: Vec<FlowRecord>,
+    stats: TableStats,
+}
+
+const SWEEP_EVERY_NS: u64 = 1_000_000_000;
+
+impl FlowTable {
+    pub fn new(cfg: FlowConfig) -> Self {
+        FlowTable {
+            cfg,
+            flows: HashMap::new(),
+            next_id: 1,
+            last_sweep: Timestamp(i64::MIN),
+            finished: Vec::new(),
+            stats: TableStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> TableStats {
+        self.stats
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Account one TCP segment.
+    pub fn push(&mut self, pkt: &TcpPacket<'_>, iface: u32, ts: Timestamp) {
+        if ts.since(self.last_sweep) >= SWEEP_EVERY_NS {
+            self.expire(ts);
+        }
+        let vni = match pkt.tunnel {
+            Some(Tunnel::Vxlan { vni } | Tunnel::Geneve { vni }) => vni,
+            _ => 0,
+        };
+        let key = FlowKey::new(
+            SocketAddr::new(pkt.src, pkt.src_port),
+            SocketAddr::new(pkt.dst, pkt.dst_port),
+            vni,
+        );
+        let fresh_syn = pkt.flags.has(TcpFlags::SYN) && !pkt.flags.has(TcpFlags::ACK);
+        if let Some(flow) = self.flows.get(&key) {
+            // A new SYN on a closed 5-tuple (or after data) starts a new connection.
+            let reused = fresh_syn && (flow.closed() || flow.dirs[1].packets > 0 && flow.syn_seen);
+            if reused {
+                if let Some(old) = self.flows.remove(&key) {
+                    self.finished.push(old.finish());
+                }
+            }
+        }
+        if !self.flows.contains_key(&key) {
+            if self.flows.len() >= self.cfg.max_flows {
+                self.evict_oldest();
+            }
+            let flow = Flow::new(self.next_id, pkt, iface, ts, &self.cfg);
+            self.next_id += 1;
+            self.stats.flows_created += 1;
+            self.flows.insert(key, flow);
+            self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
+        }
+        if let Some(flow) = self.flows.get_mut(&key) {
+            let before = flow.duplicates;
+            flow.segment(pkt, iface, ts);
+            self.stats.duplicates += flow.duplicates - before;
+        }
+    }
+
+    /// Finish flows idle past their timeout at packet time `now`.
+    pub fn expire(&mut self, now: Timestamp) {
+        self.last_sweep = now;
+        let cfg = self.cfg;
+        let expired: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| {
+                let idle = now.since(f.last_seen);
+                idle >= cfg.idle_timeout_ns || (f.closed() && idle >= cfg.closed_linger_ns)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in expired {
+            if let Some(flow) = self.flows.remove(&key) {
+                self.finished.push(flow.finish());
+            }
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        let oldest = self.flows.iter().min_by_key(|(_, f)| f.last_seen).map(|(k, _)| *k);
+        if let Some(flow) = oldest.and_then(|k| self.flows.remove(&k)) {
+            self.stats.flows_evicted += 1;
+            self.finished.push(flow.finish());
+        }
+    }
+
+    /// Flows finished since the last call.
+    pub fn drain_finished(&mut self) -> Vec<FlowRecord> {
+        std::mem::take(&mut self.finished)
+    }
+
+    /// Finish every flow (end of input).
+    pub fn flush(&mut self) -> Vec<FlowRecord> {
+        let mut flows: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
+        flows.sort_by_key(|f| f.id);
+        let mut out = std::mem::take(&mut self.finished);
+        out.extend(flows.into_iter().map(Flow::finish));
+        out
+    }
+
+    /// Bytes held in reassembly and classifier buffers right now.
+    pub fn buffered_bytes(&self) -> usize {
+        self.flows
+            .values()
+            .map(|f| f.classifier.buffered() + f.reasm.iter().map(|r| r.stats().pending_bytes).sum::<usize>())
+            .sum()
+    }
+}
+
+/// Loopback or same-host addresses: the connection never left the pod.
+pub fn is_local_pair(a: IpAddr, b: IpAddr) -> bool {
+    a == b || a.is_loopback() || b.is_loopback()
+}

@@ -1,2 +1,224 @@
-//! (skeleton)
-pub fn main() -> i32 { 0 }
+//! Command line: clap arguments -> validated settings -> the mode to run. Exit codes are a
+//! contract (see README): 0 analysed, 2 an input could not be read at all or bad usage.
+
+use crate::analyze::{self, Analysis};
+use crate::engine::EngineConfig;
+use crate::report::{json, table};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::{self, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_UNREADABLE: i32 = 2;
+
+const ANALYZE_EXAMPLES: &str = "\
+Examples:
+  mtlscope analyze capture.pcap
+  mtlscope analyze --format json node1.pcapng node2.pcap > flows.json
+  kubectl exec -n shop web-0 -c debug -- tcpdump -i any -U -w - | mtlscope analyze -
+  mtlscope analyze --geneve-port 47101 overlay.pcap
+
+Exit codes:
+  0  every input was analysed (a truncated file is analysed up to the damage, with a warning)
+  2  an input could not be read at all (missing, not a pcap/pcapng), or bad usage";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mtlscope",
+    version,
+    about = "Prove from the wire that traffic between pods is mutually authenticated TLS",
+    long_about = "mtlscope follows every TCP flow in a capture and decides what it is: plaintext \
+HTTP/1, h2c/gRPC, other plaintext, TLS with server-only authentication, mutual TLS, TLS whose \
+authentication cannot be seen, or TLS without encryption. Every verdict carries its evidence."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Analyse pcap/pcapng files (or `-` for stdin) and report every TCP flow's verdict.
+    #[command(after_help = ANALYZE_EXAMPLES)]
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AnalyzeArgs {
+    /// Capture files (pcap or pcapng); `-` reads a capture stream from stdin.
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub inputs: Vec<String>,
+
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+
+    /// Colour the table: auto (terminal and no NO_COLOR), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Extra UDP port carrying VXLAN (4789 and 8472 are always decoded).
+    #[arg(long = "vxlan-port", value_name = "PORT")]
+    pub vxlan_ports: Vec<u16>,
+
+    /// Extra UDP port carrying Geneve (6081 is always decoded).
+    #[arg(long = "geneve-port", value_name = "PORT")]
+    pub geneve_ports: Vec<u16>,
+
+    /// A flow idle this long (packet time) is finished, e.g. 600s, 10m.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
+    pub idle_timeout: Duration,
+
+    /// Most bytes buffered per flow direction while classifying.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
+    pub max_flow_buffer: usize,
+
+    /// Most flows tracked at once; beyond it the longest-idle flow is finished early (reported).
+    #[arg(long, value_name = "N", default_value_t = 500_000)]
+    pub max_flows: usize,
+
+    /// Never show progress on stderr.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl AnalyzeArgs {
+    /// Validated engine settings.
+    pub fn engine_config(&self) -> EngineConfig {
+        let mut cfg = EngineConfig::default();
+        cfg.decode.vxlan_ports.extend(&self.vxlan_ports);
+        cfg.decode.geneve_ports.extend(&self.geneve_ports);
+        cfg.flow.idle_timeout_ns = u64::try_from(self.idle_timeout.as_nanos()).unwrap_or(u64::MAX);
+        cfg.flow.max_pending = self.max_flow_buffer;
+        cfg.flow.limits.max_buffer = self.max_flow_buffer;
+        cfg.flow.max_flows = self.max_flows.max(1);
+        cfg
+    }
+}
+
+/// Entry point: parse arguments, run, and return the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_UNREADABLE } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Analyze(args) => run_analyze(&args),
+    }
+}
+
+fn run_analyze(args: &AnalyzeArgs) -> i32 {
+    let cfg = args.engine_config();
+    let stderr_tty = io::stderr().is_terminal();
+    let mut analysis = Analysis::default();
+    for path in &args.inputs {
+        let mut progress = Progress::new(path, stderr_tty && !args.no_progress);
+        if path == "-" {
+            analyze::analyze_reader(&mut analysis, "-", io::stdin(), &cfg, &mut |b, f| progress.show(b, f));
+        } else {
+            match std::fs::File::open(path) {
+                Ok(file) => {
+                    progress.total = file.metadata().map(|m| m.len()).ok();
+                    let reader = io::BufReader::with_capacity(1 << 20, file);
+                    analyze::analyze_reader(&mut analysis, path, reader, &cfg, &mut |b, f| progress.show(b, f));
+                }
+                Err(e) => analysis.inputs.push(unreadable(path, &e)),
+            }
+        }
+        progress.clear();
+    }
+    let result = write_report(args, &analysis);
+    for input in &analysis.inputs {
+        if let Some(e) = &input.fatal {
+            eprintln!("mtlscope: error: {}: {e}", input.path);
+        }
+        for w in &input.warnings {
+            eprintln!("mtlscope: warning: {}: {w}", input.path);
+        }
+    }
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => EXIT_OK,
+        Err(e) => {
+            eprintln!("mtlscope: error: writing the report: {e}");
+            EXIT_UNREADABLE
+        }
+        Ok(()) if analysis.any_fatal() => EXIT_UNREADABLE,
+        Ok(()) => EXIT_OK,
+    }
+}
+
+fn write_report(args: &AnalyzeArgs, analysis: &Analysis) -> io::Result<()> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    match args.format {
+        OutputFormat::Json => json::write(&mut out, analysis)?,
+        OutputFormat::Table => {
+            let color = match args.color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            };
+            table::write(&mut out, analysis, table::Style { color })?;
+        }
+    }
+    out.flush()
+}
+
+fn unreadable(path: &str, e: &io::Error) -> analyze::InputReport {
+    let mut report = analyze::InputReport::unreadable(path);
+    report.fatal = Some(format!("cannot open: {e}"));
+    report
+}
+
+/// A one-line progress indicator on stderr, refreshed at most 5 times a second.
+struct Progress<'a> {
+    path: &'a str,
+    enabled: bool,
+    total: Option<u64>,
+    started: Instant,
+    last: Instant,
+    shown: bool,
+}
+
+impl<'a> Progress<'a> {
+    fn new(path: &'a str, enabled: bool) -> Self {
+        let now = Instant::now();
+        Progress { path, enabled, total: None, started: now, last: now, shown: false }
+    }
+
+    fn show(&mut self, bytes: u64, flows: usize) {
+        if !self.enabled || self.last.elapsed() < Duration::from_millis(200) {
+            return;
+        }
+        self.last = Instant::now();
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = bytes as f64 / secs / 1e6;
+        let pct = self.total.filter(|&t| t > 0).map(|t| format!("{:>3}% ", bytes * 100 / t)).unwrap_or_default();
+        eprint!("\r\x1b[2K{}: {pct}{:.0} MB read, {flows} flows, {rate:.0} MB/s", self.path, bytes as f64 / 1e6);
+        self.shown = true;
+    }
+
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+            self.shown = false;
+        }
+    }
+}

@@ -16,6 +16,7 @@
 //! `Read` into packets; [`report`] renders what the engine found.
 #![forbid(unsafe_code)]
 
+pub mod analyze;
 pub mod capture;
 pub mod classify;
 pub mod cli;

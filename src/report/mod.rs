@@ -1,1 +1,62 @@
-//! (skeleton)
+//! Stage 7: reports for people (a table) and machines (JSON).
+
+pub mod json;
+pub mod table;
+mod tls_dto;
+
+use crate::analyze::{Analysis, Hop};
+use crate::classify::Classification;
+use crate::verdict::Verdict;
+use std::collections::BTreeMap;
+
+/// Counts per verdict and protocol.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub flows: usize,
+    pub verdicts: BTreeMap<Verdict, usize>,
+    pub protocols: BTreeMap<&'static str, usize>,
+    /// Network (non-local) flows with payload whose verdict is not mTLS.
+    pub network_not_mtls: usize,
+}
+
+impl Summary {
+    pub fn of(analysis: &Analysis) -> Self {
+        let mut s = Summary { flows: analysis.flows.len(), ..Summary::default() };
+        for f in &analysis.flows {
+            let v = f.judgement.verdict;
+            *s.verdicts.entry(v).or_default() += 1;
+            *s.protocols.entry(protocol_of(&f.record.classification)).or_default() += 1;
+            if f.hop == Hop::Network && !matches!(v, Verdict::Mtls | Verdict::NoPayload) {
+                s.network_not_mtls += 1;
+            }
+        }
+        s
+    }
+}
+
+/// The `protocol` word of the JSON.
+pub fn protocol_of(c: &Classification) -> &'static str {
+    match c {
+        Classification::Empty => "none",
+        Classification::Tls { .. } => "tls",
+        Classification::Http1 { .. } => "http1",
+        Classification::H2c { .. } => "h2c",
+        Classification::Other(_) => "other",
+    }
+}
+
+/// Human name of a link type.
+pub fn link_type_name(link: u16) -> String {
+    match link {
+        0 => "null".into(),
+        1 => "ethernet".into(),
+        12 | 14 | 101 => "raw".into(),
+        108 => "loop".into(),
+        113 => "linux-sll".into(),
+        228 => "ipv4".into(),
+        229 => "ipv6".into(),
+        239 => "nflog".into(),
+        276 => "linux-sll2".into(),
+        other => format!("linktype-{other}"),
+    }
+}

@@ -1,0 +1,182 @@
+//! Batch analysis: read each input through the engine and judge every flow. This is the only
+//! place of the batch path that touches files; the stages it drives do no I/O.
+
+use crate::capture::{CaptureError, CaptureErrorKind, CaptureReader, Format, Interface};
+use crate::engine::{Engine, EngineConfig, PacketStats};
+use crate::flow::{is_local_pair, FlowRecord, TableStats};
+use crate::verdict::{self, ClientCert, Judgement};
+use std::io::Read;
+
+/// Where a flow ran: inside one pod (never on the network) or across the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hop {
+    Local,
+    Network,
+}
+
+impl Hop {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hop::Local => "local",
+            Hop::Network => "network",
+        }
+    }
+}
+
+/// A flow with its verdict.
+#[derive(Debug, Clone)]
+pub struct AnalyzedFlow {
+    pub record: FlowRecord,
+    pub judgement: Judgement,
+    pub client_certificate: Option<ClientCert>,
+    pub hop: Hop,
+    /// Index into [`Analysis::inputs`].
+    pub input: usize,
+    pub interface: Option<String>,
+}
+
+/// What one input yielded.
+#[derive(Debug, Clone)]
+pub struct InputReport {
+    pub path: String,
+    pub format: Option<Format>,
+    pub interfaces: Vec<Interface>,
+    pub stats: PacketStats,
+    pub table: TableStats,
+    /// Input unusable from the start (not a capture, unreadable): exit code 2.
+    pub fatal: Option<String>,
+    pub warnings: Vec<String>,
+    /// Key-log bytes found in Decryption Secrets Blocks.
+    pub secrets: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    pub inputs: Vec<InputReport>,
+    pub flows: Vec<AnalyzedFlow>,
+}
+
+impl InputReport {
+    /// A report with nothing read yet.
+    pub fn unreadable(path: &str) -> Self {
+        InputReport {
+            path: path.to_string(),
+            format: None,
+            interfaces: Vec::new(),
+            stats: PacketStats::default(),
+            table: TableStats::default(),
+            fatal: None,
+            warnings: Vec::new(),
+            secrets: Vec::new(),
+        }
+    }
+}
+
+impl Analysis {
+    /// True if any input could not be read at all.
+    pub fn any_fatal(&self) -> bool {
+        self.inputs.iter().any(|i| i.fatal.is_some())
+    }
+}
+
+/// Progress callback: (bytes consumed of this input, flows so far).
+pub type Progress<'a> = &'a mut dyn FnMut(u64, usize);
+
+/// Analyse one input stream and append its results to `analysis`.
+pub fn analyze_reader<R: Read + Send>(
+    analysis: &mut Analysis,
+    path: &str,
+    input: R,
+    cfg: &EngineConfig,
+    progress: Progress<'_>,
+) {
+    let index = analysis.inputs.len();
+    let mut report = InputReport::unreadable(path);
+    let mut reader = match CaptureReader::new(input) {
+        Ok(r) => r,
+        Err(e) => {
+            report.fatal = Some(e.to_string());
+            analysis.inputs.push(report);
+            return;
+        }
+    };
+    let mut engine = Engine::new(cfg.clone());
+    let mut flows = Vec::new();
+    let mut n = 0u64;
+    loop {
+        match reader.next_packet(&mut |p| engine.push(&p)) {
+            Ok(true) => {
+                n += 1;
+                if n % 65536 == 0 {
+                    flows.extend(engine.drain_finished());
+                    progress(reader.offset(), flows.len() + engine.active_flows());
+                }
+            }
+            Ok(false) => break,
+            Err(e) => {
+                report.warnings.push(read_warning(&e, engine.stats().packets));
+                break;
+            }
+        }
+    }
+    flows.extend(engine.finish());
+    report.format = Some(reader.format());
+    report.interfaces = reader.interfaces().to_vec();
+    report.warnings.extend(reader.warnings().iter().cloned());
+    report.secrets = reader.secrets().to_vec();
+    report.stats = engine.stats().clone();
+    report.table = engine.table_stats();
+    add_stat_warnings(&mut report);
+    for record in flows {
+        let (judgement, client_certificate) = verdict::judge(&record);
+        let interface = report.interfaces.get(record.iface as usize).and_then(|i| i.name.clone());
+        let hop = hop_of(&record, interface.as_deref());
+        analysis.flows.push(AnalyzedFlow { record, judgement, client_certificate, hop, input: index, interface });
+    }
+    analysis.inputs.push(report);
+}
+
+fn read_warning(e: &CaptureError, packets: u64) -> String {
+    let tail = match e.kind {
+        CaptureErrorKind::Truncated => "the file ends mid-record (was the capture still being written?)",
+        _ => "the rest of the file was skipped",
+    };
+    format!("{e}; analysed the {packets} packets before it; {tail}")
+}
+
+fn add_stat_warnings(report: &mut InputReport) {
+    let s = &report.stats;
+    let mut w = Vec::new();
+    if s.truncated_frames > 0 {
+        w.push(format!(
+            "{} frames were cut by the capture's snaplen: handshakes in them may be unreadable (capture with -s 0)",
+            s.truncated_frames
+        ));
+    }
+    if s.ip_fragments > 0 {
+        w.push(format!("{} IP fragments were counted but not reassembled", s.ip_fragments));
+    }
+    for (what, count) in &s.decode_errors {
+        w.push(format!("{count} packets could not be decoded: {what}"));
+    }
+    if report.table.flows_evicted > 0 {
+        w.push(format!(
+            "flow table cap reached: {} flows were finished early",
+            report.table.flows_evicted
+        ));
+    }
+    report.warnings.extend(w);
+}
+
+/// Loopback interface, loopback addresses, or the same address at both ends (the Linkerd
+/// proxy -> app hop runs pod IP -> pod IP on `lo`): the flow never left the pod.
+fn hop_of(record: &FlowRecord, interface: Option<&str>) -> Hop {
+    let on_lo = interface.is_some_and(|n| n == "lo" || n.starts_with("lo0"))
+        // Linux numbers the loopback device 1 in every network namespace.
+        || record.ifindex == Some(1);
+    if on_lo || is_local_pair(record.client.ip(), record.server.ip()) {
+        Hop::Local
+    } else {
+        Hop::Network
+    }
+}

@@ -1,0 +1,236 @@
+//! The JSON document (`--format json`), schema `mtlscope/v1`, built from its own DTO types so
+//! that internal refactors never change the contract. Documented in README.md.
+
+use super::{protocol_of, Summary};
+use crate::analyze::{AnalyzedFlow, Analysis, InputReport};
+use crate::capture::Format;
+use crate::classify::Classification;
+use crate::decode::Tunnel;
+use crate::flow::ClientBy;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+
+pub const SCHEMA: &str = "mtlscope/v1";
+
+#[derive(Serialize)]
+pub struct Document<'a> {
+    pub schema: &'static str,
+    pub inputs: Vec<InputDto<'a>>,
+    pub flows: Vec<FlowDto>,
+    pub summary: SummaryDto,
+}
+
+#[derive(Serialize)]
+pub struct InputDto<'a> {
+    pub path: &'a str,
+    pub format: Option<&'static str>,
+    pub link_types: Vec<String>,
+    pub interfaces: Vec<Option<&'a str>>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub tcp_packets: u64,
+    pub truncated_frames: u64,
+    pub ip_fragments: u64,
+    pub duplicates: u64,
+    pub flows: u64,
+    pub error: Option<&'a str>,
+    pub warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+pub struct EndpointDto {
+    pub ip: String,
+    pub port: u16,
+}
+
+impl From<SocketAddr> for EndpointDto {
+    fn from(a: SocketAddr) -> Self {
+        EndpointDto { ip: a.ip().to_string(), port: a.port() }
+    }
+}
+
+#[derive(Serialize)]
+pub struct FlowDto {
+    pub id: u64,
+    pub input: usize,
+    pub client: EndpointDto,
+    pub server: EndpointDto,
+    pub client_inferred: bool,
+    /// How the client was picked when no SYN was seen: "payload" or "higher-port".
+    pub client_inferred_by: Option<&'static str>,
+    pub hop: &'static str,
+    pub protocol: &'static str,
+    pub verdict: &'static str,
+    pub proof: Option<&'static str>,
+    pub evidence: String,
+    pub warnings: Vec<String>,
+    pub tls: Option<super::tls_dto::TlsDto>,
+    pub http: Option<HttpDto>,
+    pub upgrade: Option<UpgradeDto>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub client_bytes: u64,
+    pub server_bytes: u64,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub interface: Option<String>,
+    pub tunnel: Option<TunnelDto>,
+    pub vlan: Option<u16>,
+    pub syn_seen: bool,
+    pub closed: bool,
+    pub gaps: u32,
+    pub duplicates: u64,
+}
+
+#[derive(Serialize)]
+pub struct HttpDto {
+    pub version: &'static str,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub host: Option<String>,
+    pub status: Option<u16>,
+    pub grpc: bool,
+}
+
+#[derive(Serialize)]
+pub struct UpgradeDto {
+    pub from: String,
+    pub evidence: String,
+    pub plaintext_bytes: u64,
+}
+
+#[derive(Serialize)]
+pub struct TunnelDto {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub vni: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub struct SummaryDto {
+    pub flows: usize,
+    pub verdicts: BTreeMap<&'static str, usize>,
+    pub protocols: BTreeMap<&'static str, usize>,
+    pub network_flows_not_mtls: usize,
+}
+
+pub fn document(analysis: &Analysis) -> Document<'_> {
+    let summary = Summary::of(analysis);
+    Document {
+        schema: SCHEMA,
+        inputs: analysis.inputs.iter().map(input_dto).collect(),
+        flows: analysis.flows.iter().map(flow_dto).collect(),
+        summary: SummaryDto {
+            flows: summary.flows,
+            verdicts: summary.verdicts.iter().map(|(v, n)| (v.as_str(), *n)).collect(),
+            protocols: summary.protocols.clone(),
+            network_flows_not_mtls: summary.network_not_mtls,
+        },
+    }
+}
+
+pub fn write(out: &mut dyn Write, analysis: &Analysis) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &document(analysis))?;
+    writeln!(out)
+}
+
+fn input_dto(i: &InputReport) -> InputDto<'_> {
+    InputDto {
+        path: &i.path,
+        format: i.format.map(|f| match f {
+            Format::Pcap { nanosecond: false } => "pcap",
+            Format::Pcap { nanosecond: true } => "pcap-ns",
+            Format::PcapNg => "pcapng",
+        }),
+        link_types: i.stats.link_types.keys().map(|&l| super::link_type_name(l)).collect(),
+        interfaces: i.interfaces.iter().map(|f| f.name.as_deref()).collect(),
+        packets: i.stats.packets,
+        bytes: i.stats.bytes,
+        tcp_packets: i.stats.tcp_packets,
+        truncated_frames: i.stats.truncated_frames,
+        ip_fragments: i.stats.ip_fragments,
+        duplicates: i.table.duplicates,
+        flows: i.table.flows_created,
+        error: i.fatal.as_deref(),
+        warnings: &i.warnings,
+    }
+}
+
+fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
+    let r = &f.record;
+    let j = &f.judgement;
+    let (http, upgrade) = match &r.classification {
+        Classification::Http1 { request, response, .. } => (
+            Some(HttpDto {
+                version: "1.1",
+                method: request.as_ref().map(|q| q.method.clone()),
+                path: request.as_ref().map(|q| q.path.clone()),
+                host: request.as_ref().and_then(|q| q.host.clone()),
+                status: response.as_ref().map(|s| s.status),
+                grpc: false,
+            }),
+            None,
+        ),
+        Classification::H2c { request, via_upgrade } => (
+            Some(HttpDto {
+                version: "2",
+                method: request.as_ref().and_then(|q| q.method.clone()).or_else(|| via_upgrade.as_ref().map(|u| u.method.clone())),
+                path: request.as_ref().and_then(|q| q.path.clone()).or_else(|| via_upgrade.as_ref().map(|u| u.path.clone())),
+                host: request.as_ref().and_then(|q| q.authority.clone()).or_else(|| via_upgrade.as_ref().and_then(|u| u.host.clone())),
+                status: None,
+                grpc: request.as_ref().is_some_and(|q| q.is_grpc()),
+            }),
+            None,
+        ),
+        Classification::Tls { preamble: Some(p), .. } => (
+            None,
+            Some(UpgradeDto { from: p.protocol.clone(), evidence: p.evidence.clone(), plaintext_bytes: p.bytes[0] + p.bytes[1] }),
+        ),
+        _ => (None, None),
+    };
+    let tls = match &r.classification {
+        Classification::Tls { facts, .. } => Some(super::tls_dto::tls_dto(facts, f.client_certificate)),
+        _ => None,
+    };
+    FlowDto {
+        id: r.id,
+        input: f.input,
+        client: r.client.into(),
+        server: r.server.into(),
+        client_inferred: r.client_by.is_inferred(),
+        client_inferred_by: match r.client_by {
+            ClientBy::Payload => Some("payload"),
+            ClientBy::HigherPort => Some("higher-port"),
+            ClientBy::Syn | ClientBy::SynAck => None,
+        },
+        hop: f.hop.as_str(),
+        protocol: protocol_of(&r.classification),
+        verdict: j.verdict.as_str(),
+        proof: j.proof.map(|p| p.as_str()),
+        evidence: j.evidence.clone(),
+        warnings: j.warnings.clone(),
+        tls,
+        http,
+        upgrade,
+        packets: r.dirs[0].packets + r.dirs[1].packets,
+        bytes: r.dirs[0].payload_bytes + r.dirs[1].payload_bytes,
+        client_bytes: r.dirs[0].payload_bytes,
+        server_bytes: r.dirs[1].payload_bytes,
+        first_seen: r.first_seen.rfc3339(),
+        last_seen: r.last_seen.rfc3339(),
+        interface: f.interface.clone(),
+        tunnel: r.tunnel.map(|t| match t {
+            Tunnel::Vxlan { vni } => TunnelDto { kind: "vxlan", vni: Some(vni) },
+            Tunnel::Geneve { vni } => TunnelDto { kind: "geneve", vni: Some(vni) },
+            #[allow(unreachable_patterns)]
+            _ => TunnelDto { kind: "gre", vni: None },
+        }),
+        vlan: r.vlan,
+        syn_seen: r.syn_seen,
+        closed: r.closed(),
+        gaps: r.reassembly[0].gaps + r.reassembly[1].gaps,
+        duplicates: r.duplicates,
+    }
+}

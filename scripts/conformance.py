@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Conformance: run `mtlscope analyze --format json` over a public capture corpus and compare each
+flow's verdict and protocol with the corpus's truth.json (../shared/corpus, see its README).
+
+Usage: scripts/conformance.py [--corpus DIR] [--bin PATH] [--min-agreement 0.9] [--verbose]
+
+A truth flow agrees when mtlscope reports a flow between the same two endpoints (either
+orientation) whose verdict is one of the truth's allowed verdicts and, when truth names a
+protocol, whose protocol matches (upgrade flows may report either part). Captures are never
+copied into the project; this script only reads them where they are.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+
+def norm(endpoint):
+    """'[v6]:port' or 'v4:port' -> (ip, port)."""
+    host, _, port = endpoint.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def load_flows(binary, path):
+    proc = subprocess.run(
+        [binary, "analyze", "--format", "json", "--no-progress", path],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if proc.returncode not in (0,):
+        return None, f"exit {proc.returncode}: {proc.stderr.strip()[:300]}"
+    try:
+        doc = json.loads(proc.stdout)
+    except json.JSONDecodeError as e:
+        return None, f"invalid JSON: {e}"
+    flows = {}
+    for f in doc["flows"]:
+        a = (f["client"]["ip"], f["client"]["port"])
+        b = (f["server"]["ip"], f["server"]["port"])
+        flows.setdefault(frozenset((a, b)), []).append(f)
+    return flows, None
+
+
+def judge(truth_flow, ours):
+    """Return (agrees, reason) for one truth flow."""
+    if not ours:
+        return False, "flow not reported"
+    allowed = set(truth_flow["verdicts"])
+    proto = truth_flow.get("protocol")
+    upgrade = truth_flow.get("upgrade")
+    reasons = []
+    for f in ours:
+        ok_verdict = f["verdict"] in allowed
+        ok_proto = proto is None or upgrade or f["protocol"] == proto
+        if upgrade and f.get("upgrade") is None and f["protocol"] == "tls":
+            ok_proto = False
+            reasons.append("upgrade: plaintext part not shown")
+        if ok_verdict and ok_proto:
+            return True, ""
+        reasons.append(f"got {f['protocol']}/{f['verdict']} ({f['evidence'][:90]})")
+    return False, "; ".join(reasons)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", default=os.path.join(root, "..", "shared", "corpus"))
+    ap.add_argument("--bin", default=os.path.join(root, "target", "release", "mtlscope"))
+    ap.add_argument("--min-agreement", type=float, default=0.0)
+    ap.add_argument("--verbose", "-v", action="store_true")
+    args = ap.parse_args()
+
+    truth_path = os.path.join(args.corpus, "truth.json")
+    if not os.path.exists(truth_path):
+        print(f"conformance: skipped: {truth_path} not found")
+        return 0
+    truth = json.load(open(truth_path))
+    total = agreed = 0
+    failures = []
+    captures_ok = 0
+    for name in sorted(truth):
+        entry = truth[name]
+        flows, err = load_flows(args.bin, os.path.join(args.corpus, name))
+        if err:
+            n = len(entry["flows"])
+            total += n
+            failures.append((name, "*", err))
+            print(f"  FAIL {name}: {err}")
+            continue
+        ok = 0
+        for tf in entry["flows"]:
+            key = frozenset((norm(tf["client"]), norm(tf["server"])))
+            agrees, why = judge(tf, flows.get(key, []))
+            ok += agrees
+            if not agrees:
+                failures.append((name, f"{tf['client']} -> {tf['server']}", f"want {tf['verdicts']}: {why}"))
+        n = len(entry["flows"])
+        total += n
+        agreed += ok
+        captures_ok += ok == n
+        mark = "ok  " if ok == n else "MISS"
+        if args.verbose or ok != n:
+            print(f"  {mark} {name}: {ok}/{n} flows agree")
+    pct = 100.0 * agreed / total if total else 100.0
+    for name, flow, why in failures:
+        print(f"  disagreement: {name} {flow}: {why}")
+    print(
+        f"conformance: {agreed}/{total} flows agree ({pct:.1f}%), "
+        f"{captures_ok}/{len(truth)} captures fully agree"
+    )
+    if total and agreed / total < args.min_agreement:
+        print(f"conformance: below the required {args.min_agreement:.0%}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install the system packages mtlscope needs to build and test on a fresh Debian/Ubuntu machine.
+set -euo pipefail
+need=()
+dpkg -s libpcap-dev >/dev/null 2>&1 || need+=(libpcap-dev)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+if [ "${#need[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+echo "setup: system packages present (libpcap-dev, python3)"

@@ -1,0 +1,136 @@
+//! Every fixture capture (made by real software through fixtures/make-fixtures.sh) gives the
+//! verdicts, evidence and handshake details that fixtures/expected.json says it must.
+
+use mtlscope::analyze::{analyze_reader, Analysis};
+use mtlscope::engine::EngineConfig;
+use mtlscope::report::json;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn analyze_file(path: &Path) -> Value {
+    let mut analysis = Analysis::default();
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    analyze_reader(&mut analysis, &path.display().to_string(), file, &EngineConfig::default(), &mut |_, _| {});
+    serde_json::to_value(json::document(&analysis)).expect("document serializes")
+}
+
+fn expected() -> Value {
+    let text = std::fs::read_to_string(fixtures_dir().join("expected.json")).expect("fixtures/expected.json");
+    serde_json::from_str(&text).expect("expected.json parses")
+}
+
+/// The JSON path in a flow for each expectation key.
+fn actual<'a>(flow: &'a Value, key: &str) -> Option<&'a Value> {
+    match key {
+        "protocol" | "verdict" | "proof" | "hop" => flow.get(key),
+        "tls_version" => flow.pointer("/tls/version"),
+        "client_certificate" => flow.pointer("/tls/client_certificate"),
+        "sni" => flow.pointer("/tls/sni"),
+        "alpn" => flow.pointer("/tls/alpn"),
+        "cipher" => flow.pointer("/tls/cipher"),
+        "resumed" => flow.pointer("/tls/resumed"),
+        "http_method" => flow.pointer("/http/method"),
+        "http_path" => flow.pointer("/http/path"),
+        "grpc" => flow.pointer("/http/grpc"),
+        "interface" => flow.get("interface"),
+        "client_inferred" => flow.get("client_inferred"),
+        "upgrade_from" => flow.pointer("/upgrade/from"),
+        _ => None,
+    }
+}
+
+const META_KEYS: &[&str] = &["client_ip", "server", "count", "note", "evidence_contains", "client"];
+
+fn server_of(flow: &Value) -> String {
+    let ip = flow["server"]["ip"].as_str().unwrap_or_default();
+    let port = flow["server"]["port"].as_u64().unwrap_or_default();
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+fn check_capture(name: &str, spec: &Value) -> Vec<String> {
+    let doc = analyze_file(&fixtures_dir().join(name));
+    let flows = doc["flows"].as_array().cloned().unwrap_or_default();
+    let mut errors = Vec::new();
+    let mut covered = vec![false; flows.len()];
+    for want in spec["flows"].as_array().into_iter().flatten() {
+        let server = want["server"].as_str().unwrap_or_default();
+        let matching: Vec<usize> = (0..flows.len())
+            .filter(|&i| server_of(&flows[i]) == server)
+            .filter(|&i| {
+                want.get("client_ip").and_then(Value::as_str).is_none_or(|c| flows[i]["client"]["ip"] == c)
+            })
+            .filter(|&i| want.get("hop").is_none_or(|h| flows[i].get("hop") == Some(h)))
+            .collect();
+        let count = want.get("count").and_then(Value::as_u64).unwrap_or(1) as usize;
+        if matching.len() != count {
+            errors.push(format!("{name}: {count} flow(s) to {server} expected, found {}", matching.len()));
+        }
+        for &i in &matching {
+            covered[i] = true;
+            let flow = &flows[i];
+            for (key, value) in want.as_object().into_iter().flatten() {
+                if META_KEYS.contains(&key.as_str()) {
+                    continue;
+                }
+                let got = actual(flow, key);
+                if got != Some(value) {
+                    errors.push(format!(
+                        "{name}: flow {} -> {server}: {key} = {} (want {value}); evidence: {}",
+                        flow["client"]["port"],
+                        got.map_or("<absent>".to_string(), Value::to_string),
+                        flow["evidence"]
+                    ));
+                }
+            }
+            if let Some(needle) = want.get("evidence_contains").and_then(Value::as_str) {
+                if !flow["evidence"].as_str().unwrap_or_default().contains(needle) {
+                    errors.push(format!("{name}: evidence {} lacks {needle:?}", flow["evidence"]));
+                }
+            }
+            if flow["evidence"].as_str().unwrap_or_default().is_empty() {
+                errors.push(format!("{name}: flow to {server} has no evidence"));
+            }
+        }
+    }
+    for (i, flow) in flows.iter().enumerate() {
+        if !covered[i] && flow["verdict"] != "no-payload" {
+            errors.push(format!(
+                "{name}: unexpected flow {}:{} -> {} ({} {}: {})",
+                flow["client"]["ip"], flow["client"]["port"], server_of(flow), flow["protocol"], flow["verdict"], flow["evidence"]
+            ));
+        }
+    }
+    errors
+}
+
+#[test]
+fn every_fixture_capture_gives_its_expected_verdicts() {
+    let expected = expected();
+    let captures = expected["captures"].as_object().expect("captures object");
+    assert!(captures.len() >= 10, "the fixture set is too small: {}", captures.len());
+    let mut errors = Vec::new();
+    for (name, spec) in captures {
+        errors.extend(check_capture(name, spec));
+    }
+    assert!(errors.is_empty(), "{} mismatches:\n{}", errors.len(), errors.join("\n"));
+}
+
+#[test]
+fn every_fixture_file_is_described() {
+    let expected = expected();
+    let captures = expected["captures"].as_object().expect("captures object");
+    for entry in std::fs::read_dir(fixtures_dir()).expect("fixtures dir") {
+        let name = entry.expect("entry").file_name().to_string_lossy().to_string();
+        if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+            assert!(captures.contains_key(&name), "{name} is not described in expected.json");
+        }
+    }
+}

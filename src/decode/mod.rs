@@ -20,6 +20,8 @@ mod ip;
 mod linux;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_tunnel;
 mod tunnel;
 
 use std::fmt;

@@ -3,7 +3,7 @@
 
 use super::http1::{self, Request, Response};
 use super::http2::{self, H2Request};
-use super::other::{self, OtherInfo, OtherKind};
+use super::other::{self, OtherInfo};
 use super::tls::{self, TlsAnalyzer};
 use super::{Detect, Limits, Sniff};
 use crate::{Dir, Timestamp};

@@ -18,6 +18,8 @@ pub struct TlsDto {
     pub cipher: Option<String>,
     pub client_certificate: &'static str,
     pub resumed: bool,
+    /// How the session was resumed: "session-id", "ticket" (TLS <= 1.2) or "psk" (TLS 1.3).
+    pub resumption: Option<&'static str>,
     pub handshake_seen: bool,
     pub hello_retry: bool,
     /// Handshake messages seen in the clear, in order, prefixed by the sender.
@@ -85,7 +87,8 @@ pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>) -> TlsDto {
             .unwrap_or_default(),
         cipher: sh.map(|s| s.cipher_name.map_or_else(|| format!("0x{:04x}", s.cipher_suite), str::to_string)),
         client_certificate: cert.unwrap_or(ClientCert::Unknown).as_str(),
-        resumed: f.abbreviated || sh.is_some_and(|s| s.psk_accepted),
+        resumed: resumption(f).is_some(),
+        resumption: resumption(f),
         handshake_seen: ch.is_some() || sh.is_some(),
         hello_retry: f.hello_retry.is_some(),
         handshake_messages: f
@@ -103,6 +106,17 @@ pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>) -> TlsDto {
         finished_record_len: f.finished_record_len,
         alerts: f.alerts.iter().map(alert).collect(),
         records: [f.client.records.total(), f.server.records.total()],
+    }
+}
+
+fn resumption(f: &TlsFacts) -> Option<&'static str> {
+    if f.server_hello.as_ref().is_some_and(|s| s.psk_accepted) {
+        Some("psk")
+    } else if f.abbreviated {
+        let ticket = f.client_hello.as_ref().is_some_and(|c| c.session_ticket.is_some_and(|t| t > 0));
+        Some(if ticket { "ticket" } else { "session-id" })
+    } else {
+        None
     }
 }
 

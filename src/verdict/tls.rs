@@ -27,14 +27,12 @@ use super::{ClientCert, FlowContext, Judgement, Proof, Verdict};
 pub fn judge(facts: &TlsFacts, ctx: &FlowContext) -> (Judgement, ClientCert) {
     let (mut j, cc) = decide(facts, ctx);
     let mut w = warnings(facts, ctx);
-    if j.verdict != Verdict::Mtls && facts.is_tls13() {
-        if facts
-            .client_hello
-            .as_ref()
-            .is_some_and(|c| c.post_handshake_auth)
-        {
-            w.push("client offered post-handshake authentication: a later certificate request would be encrypted".into());
-        }
+    let pha = facts
+        .client_hello
+        .as_ref()
+        .is_some_and(|c| c.post_handshake_auth);
+    if j.verdict != Verdict::Mtls && facts.is_tls13() && pha {
+        w.push("client offered post-handshake authentication: a later certificate request would be encrypted".into());
     }
     if j.verdict == Verdict::Mtls
         && facts.version().is_some_and(|v| v < Version::TLS13)

@@ -347,7 +347,9 @@ pub fn on_change_cipher_spec(st: &mut DirState, facts: &mut TlsFacts, cx: &Ctx) 
     match cx.dir {
         Dir::ToClient => {
             // ChangeCipherSpec before any Certificate/ServerHelloDone: abbreviated handshake.
+            // (Only if this side's handshake was still being read: a gap could hide them.)
             facts.abbreviated |= version.is_some()
+                && st.hs.active
                 && facts.server_certs.is_none()
                 && !facts.server_hello_done
                 && !facts.server_key_exchange;

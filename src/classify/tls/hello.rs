@@ -219,8 +219,8 @@ pub fn tls13_suite_sizes(suite: u16) -> Option<(u16, u16)> {
 
 /// The SSL 2.0-compatible ClientHello (RFC 5246 E.2): a 2-byte header with the top bit set,
 /// msg_type 1, version, three lengths, 3-byte cipher specs, session id, challenge.
-pub fn parse_sslv2_client_hello(record: &[u8]) -> Option<ClientHelloFacts> {
-    let body = record.get(2..)?;
+/// `body` is the record after its 2-byte header.
+pub fn parse_sslv2_client_hello(body: &[u8]) -> Option<ClientHelloFacts> {
     if body.len() < 9 || body[0] != 1 {
         return None;
     }

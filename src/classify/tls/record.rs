@@ -136,6 +136,7 @@ impl DirState {
         let d = facts.dir_mut(dir);
         if self.hs.active {
             d.gap_in_handshake |= err == StreamError::LostSync;
+            d.partial_message = None;
             self.hs.stop();
         }
         d.error.get_or_insert(err);
@@ -180,10 +181,9 @@ impl DirState {
         }
         // A message split over records may only continue in handshake records.
         if ctype != 22 && self.hs.in_message() {
-            facts
-                .dir_mut(cx.dir)
-                .error
-                .get_or_insert(StreamError::InterleavedHandshake);
+            let d = facts.dir_mut(cx.dir);
+            d.error.get_or_insert(StreamError::InterleavedHandshake);
+            d.partial_message = None;
             self.hs.stop();
         }
         if ctype == 20 {
@@ -329,7 +329,9 @@ impl DirState {
             if rec.route != Route::Skip {
                 rec.route = Route::Skip;
                 if self.hs.active {
-                    facts.dir_mut(dir).gap_in_handshake = true;
+                    let d = facts.dir_mut(dir);
+                    d.gap_in_handshake = true;
+                    d.partial_message = None;
                     self.hs.stop();
                 }
             }

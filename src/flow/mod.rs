@@ -161,6 +161,8 @@ struct Flow {
     dirs: [DirStats; 2],
     reasm: [Reassembler; 2],
     syn_seen: bool,
+    /// The client's initial sequence number, from its SYN.
+    client_isn: Option<u32>,
     reset: bool,
     duplicates: u64,
     iface: u32,
@@ -206,6 +208,7 @@ impl Flow {
             dirs: [DirStats::default(); 2],
             reasm: [Reassembler::new(cfg.max_pending), Reassembler::new(cfg.max_pending)],
             syn_seen: false,
+            client_isn: None,
             reset: false,
             duplicates: 0,
             iface,
@@ -236,6 +239,9 @@ impl Flow {
         d.missing_bytes += u64::from(pkt.payload_missing);
         if pkt.flags.has(TcpFlags::SYN) {
             self.syn_seen = true;
+            if dir == Dir::ToServer && !pkt.flags.has(TcpFlags::ACK) {
+                self.client_isn.get_or_insert(pkt.seq);
+            }
             self.reasm[dir.index()].syn(pkt.seq);
         }
         if pkt.flags.has(TcpFlags::RST) {
@@ -383,7 +389,9 @@ impl FlowTable {
         let fresh_syn = pkt.flags.has(TcpFlags::SYN) && !pkt.flags.has(TcpFlags::ACK);
         if let Some(flow) = self.flows.get(&key) {
             // A new SYN on a closed 5-tuple (or after data) starts a new connection.
-            let reused = fresh_syn && (flow.closed() || flow.dirs[1].packets > 0 && flow.syn_seen);
+            // A retransmitted SYN carries the same initial sequence number; a new connection
+            // on a reused 5-tuple carries another one.
+            let reused = fresh_syn && (flow.closed() || flow.client_isn.is_some_and(|isn| isn != pkt.seq));
             if reused {
                 if let Some(old) = self.flows.remove(&key) {
                     self.finished.push(old.finish());

@@ -65,6 +65,9 @@ fn decide(f: &TlsFacts, ctx: &FlowContext) -> (Judgement, ClientCert) {
             cc,
         );
     }
+    if let Some(partial) = partial_tls12(f, ctx) {
+        return partial;
+    }
     if let Some(e) = capture_shape(f) {
         return unknown(e);
     }
@@ -76,6 +79,49 @@ fn decide(f: &TlsFacts, ctx: &FlowContext) -> (Judgement, ClientCert) {
         Some(_) => tls12(f, ctx),
         None => incomplete(f, ctx, "ServerHello"),
     }
+}
+
+fn tls12_complete(f: &TlsFacts) -> bool {
+    let done = |d: &DirFacts| d.change_cipher_spec && !d.encrypted_records.is_empty();
+    done(&f.client) && done(&f.server)
+}
+
+/// TLS <= 1.2 handshakes whose end was not captured (one direction only, or the capture
+/// stopped) can still settle client authentication: a non-empty client Certificate in the clear
+/// is only ever sent on request, and a server flight that reached ServerHelloDone without a
+/// CertificateRequest never asks for one. A connection that closed early is judged failed
+/// elsewhere.
+fn partial_tls12(f: &TlsFacts, ctx: &FlowContext) -> Option<(Judgement, ClientCert)> {
+    if f.is_tls13() || f.abbreviated || tls12_complete(f) || ctx.closed {
+        return None;
+    }
+    let not_seen = if f.server.bytes == 0 {
+        "; the server's side was not captured"
+    } else {
+        "; the end of the handshake was not captured"
+    };
+    if f.client_certs.as_ref().is_some_and(|c| !c.is_empty()) {
+        let mut sentence = client_cert_sentence(f);
+        if f.certificate_request.is_none() {
+            sentence = sentence.replace("after CertificateRequest", "(only sent when the server asks)");
+        }
+        let (mut j, cc) =
+            verdict(Verdict::Mtls, format!("{sentence}{not_seen}"), ClientCert::Sent);
+        j.proof = Some(Proof::Observed);
+        return Some((j, cc));
+    }
+    let server_done = f.server_hello_done && !f.server.gap_in_handshake;
+    if server_done && f.certificate_request.is_none() && f.version().is_some() {
+        let v = f.version().map(|v| v.to_string()).unwrap_or_default();
+        return Some(verdict(
+            Verdict::TlsServerAuth,
+            format!(
+                "{v} server flight ended (ServerHelloDone) without CertificateRequest: the client was not asked for a certificate{not_seen}"
+            ),
+            ClientCert::NotRequested,
+        ));
+    }
+    None
 }
 
 /// Captures that cannot show a handshake at all.
@@ -133,8 +179,7 @@ fn incomplete(f: &TlsFacts, ctx: &FlowContext, missing: &str) -> (Judgement, Cli
 }
 
 fn tls12(f: &TlsFacts, ctx: &FlowContext) -> (Judgement, ClientCert) {
-    let done = |d: &DirFacts| d.change_cipher_spec && !d.encrypted_records.is_empty();
-    let complete = done(&f.client) && done(&f.server);
+    let complete = tls12_complete(f);
     let Some(sh) = f.server_hello.as_ref() else {
         return incomplete(f, ctx, "ServerHello");
     };

@@ -56,23 +56,31 @@ impl ClientBy {
     }
 }
 
-/// Canonical key: the lower endpoint first, so both directions find the same flow.
+/// Canonical key: the lower endpoint first, so both directions find the same flow. Tunnel ids
+/// are deliberately not part of it: on a node, `-i any` sees a pod's packet both inside VXLAN
+/// on eth0 and decapsulated on the overlay device, and that is one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct FlowKey {
     lo: SocketAddr,
     hi: SocketAddr,
-    /// Tunnels can carry overlapping inner address spaces.
-    vni: u32,
 }
 
 impl FlowKey {
-    fn new(a: SocketAddr, b: SocketAddr, vni: u32) -> Self {
+    fn new(a: SocketAddr, b: SocketAddr) -> Self {
         if a <= b {
-            FlowKey { lo: a, hi: b, vni }
+            FlowKey { lo: a, hi: b }
         } else {
-            FlowKey { lo: b, hi: a, vni }
+            FlowKey { lo: b, hi: a }
         }
     }
+}
+
+/// Where a copy of a packet was seen: the capture interface, the SLL interface index, and
+/// whether it was inside a tunnel. Two copies of one segment at different vantage points are
+/// duplicates; the same segment twice at one vantage point is a retransmission.
+fn vantage(pkt: &TcpPacket<'_>, iface: u32) -> u64 {
+    let ifindex = pkt.sll.and_then(|s| s.ifindex).unwrap_or(u32::MAX);
+    (u64::from(iface) << 33) ^ (u64::from(ifindex) << 1) ^ u64::from(pkt.tunnel.is_some())
 }
 
 /// Per-direction counters.
@@ -120,7 +128,7 @@ impl FlowRecord {
 /// Recent segment signatures per direction, to spot the same packet captured twice.
 #[derive(Debug, Default, Clone, Copy)]
 struct SeenRing {
-    sigs: [(u64, u32, Timestamp); 8],
+    sigs: [(u64, u64, Timestamp); 8],
     next: usize,
 }
 
@@ -129,13 +137,13 @@ const DUP_WINDOW_NS: u64 = 50_000_000;
 
 impl SeenRing {
     /// True if the same segment was seen on another interface just before.
-    fn is_duplicate(&mut self, sig: u64, iface: u32, ts: Timestamp) -> bool {
+    fn is_duplicate(&mut self, sig: u64, vantage: u64, ts: Timestamp) -> bool {
         let dup = self
             .sigs
             .iter()
-            .any(|&(s, i, t)| s == sig && i != iface && ts.since(t) <= DUP_WINDOW_NS && t.0 != 0);
+            .any(|&(s, v, t)| s == sig && v != vantage && ts.since(t) <= DUP_WINDOW_NS);
         if !dup {
-            self.sigs[self.next] = (sig, iface, ts);
+            self.sigs[self.next] = (sig, vantage, ts);
             self.next = (self.next + 1) % self.sigs.len();
         }
         dup
@@ -217,7 +225,7 @@ impl Flow {
     fn segment(&mut self, pkt: &TcpPacket<'_>, iface: u32, ts: Timestamp) {
         let dir = direction(self, SocketAddr::new(pkt.src, pkt.src_port));
         let sig = signature(pkt);
-        if self.seen[dir.index()].is_duplicate(sig, iface, ts) {
+        if self.seen[dir.index()].is_duplicate(sig, vantage(pkt, iface), ts) {
             self.duplicates += 1;
             return;
         }
@@ -361,14 +369,9 @@ impl FlowTable {
         if ts.since(self.last_sweep) >= SWEEP_EVERY_NS {
             self.expire(ts);
         }
-        let vni = match pkt.tunnel {
-            Some(Tunnel::Vxlan { vni } | Tunnel::Geneve { vni }) => vni,
-            _ => 0,
-        };
         let key = FlowKey::new(
             SocketAddr::new(pkt.src, pkt.src_port),
             SocketAddr::new(pkt.dst, pkt.dst_port),
-            vni,
         );
         let fresh_syn = pkt.flags.has(TcpFlags::SYN) && !pkt.flags.has(TcpFlags::ACK);
         if let Some(flow) = self.flows.get(&key) {

@@ -224,8 +224,9 @@ fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
         tunnel: r.tunnel.map(|t| match t {
             Tunnel::Vxlan { vni } => TunnelDto { kind: "vxlan", vni: Some(vni) },
             Tunnel::Geneve { vni } => TunnelDto { kind: "geneve", vni: Some(vni) },
-            #[allow(unreachable_patterns)]
-            _ => TunnelDto { kind: "gre", vni: None },
+            Tunnel::Gre => TunnelDto { kind: "gre", vni: None },
+            Tunnel::Erspan { session } => TunnelDto { kind: "erspan", vni: Some(u32::from(session)) },
+            Tunnel::IpInIp => TunnelDto { kind: "ip-in-ip", vni: None },
         }),
         vlan: r.vlan,
         syn_seen: r.syn_seen,

@@ -6,6 +6,7 @@
 #        BENCH_TSHARK=auto|full|slice|skip  (auto: full file unless the 200 MB probe
 #                                            extrapolates to more than BENCH_TSHARK_MAX_S)
 #        BENCH_TSHARK_MAX_S (600)  BENCH_SLICE_MB (200)
+#        BENCH_MTLSCOPE=path  benchmark this binary instead of building target/release/mtlscope
 # Targets: mtlscope within 1.5x of the libpcap read, >= 50x faster than tshark,
 #          peak RSS < 64 MiB (2 GB / ~40k flows).
 set -euo pipefail
@@ -20,7 +21,11 @@ SEED=${BENCH_SEED:-1}
 TSHARK_MODE=${BENCH_TSHARK:-auto}
 TSHARK_MAX_S=${BENCH_TSHARK_MAX_S:-600}
 SLICE_MB=${BENCH_SLICE_MB:-200}
-CORPUS=${BENCH_CORPUS:-$OUT/corpus-${SIZE_GB}gb-${FLOWS}f-s${SEED}.pcap}
+# the corpus name changes with the generator and the fixture set (its templates)
+FXTAG=$( { cat "$BENCH_DIR/gen-corpus.py"
+           for f in "$ROOT"/fixtures/*.pcap; do [ -e "$f" ] && echo "$(stat -c %s "$f") $f"; done
+           true; } | md5sum | cut -c1-8)
+CORPUS=${BENCH_CORPUS:-$OUT/corpus-${SIZE_GB}gb-${FLOWS}f-s${SEED}-${FXTAG}.pcap}
 MEAS="$OUT/measurements.tsv"
 
 mkdir -p "$OUT"
@@ -36,14 +41,20 @@ done
 # --- build ---------------------------------------------------------------------------
 log "building pcap_read"
 gcc -O2 -o "$OUT/pcap_read" "$BENCH_DIR/pcap_read.c" -lpcap
-log "building mtlscope (release)"
-(cd "$ROOT" && cargo build --release --quiet)
-MTLSCOPE="$ROOT/target/release/mtlscope"
+if [ -n "${BENCH_MTLSCOPE:-}" ]; then
+    MTLSCOPE=$BENCH_MTLSCOPE   # a prebuilt binary (e.g. to compare two builds)
+else
+    log "building mtlscope (release)"
+    (cd "$ROOT" && cargo build --release --quiet)
+    MTLSCOPE="$ROOT/target/release/mtlscope"
+fi
 [ -x "$MTLSCOPE" ] || die "no $MTLSCOPE after cargo build"
 
 # --- corpus --------------------------------------------------------------------------
 if [ ! -s "$CORPUS" ]; then
     [ -n "${BENCH_CORPUS:-}" ] && die "BENCH_CORPUS=$CORPUS does not exist"
+    # drop earlier generated corpora (multi-GB each)
+    find "$OUT" -maxdepth 1 -name 'corpus-*.pcap*' -delete
     log "generating $CORPUS (${SIZE_GB} GB, ~${FLOWS} flows)"
     python3 "$BENCH_DIR/gen-corpus.py" --size-gb "$SIZE_GB" --flows "$FLOWS" --seed "$SEED" \
         --out "$CORPUS" -q
@@ -56,23 +67,30 @@ cat "$CORPUS" >/dev/null
 
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
 
-# run_timed NAME FILE CMD...: appends "name file run wall_s rss_kib load_before load_after"
+# run_timed NAME FILE RUN CMD...: /usr/bin/time -f '%e %M' (plus user/sys CPU) around CMD;
+# the wall time used is measured in ns around it (%e has 10 ms resolution; both recorded).
 run_timed() {
     local name=$1 file=$2 run=$3; shift 3
     local tf; tf=$(mktemp)
     local l0; l0=$(loadavg)
-    if ! /usr/bin/time -f '%e %M' -o "$tf" "$@" >/dev/null 2>"$OUT/$name.stderr"; then
+    local t0; t0=$(date +%s%N)
+    if ! /usr/bin/time -f '%e %M %U %S' -o "$tf" "$@" >/dev/null 2>"$OUT/$name.stderr"; then
         echo "[bench] $name failed:" >&2; tail -5 "$OUT/$name.stderr" >&2; tail -1 "$tf" >&2
         rm -f "$tf"; return 1
     fi
+    local t1; t1=$(date +%s%N)
     local l1; l1=$(loadavg)
-    read -r wall rss < <(tail -1 "$tf")
+    local e rss usr sys
+    read -r e rss usr sys < <(tail -1 "$tf")
     rm -f "$tf"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$file" "$run" "$wall" "$rss" "$l0" "$l1" >>"$MEAS"
-    log "$name run $run: ${wall}s, peak RSS ${rss} KiB (load ${l0} -> ${l1})"
+    local wall; wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')
+    local cpu; cpu=$(awk -v u="$usr" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$file" "$run" "$wall" "$e" "$rss" "$cpu" \
+        "$l0" "$l1" >>"$MEAS"
+    log "$name run $run: ${wall}s wall (time: ${e}s), ${cpu}s CPU, peak RSS ${rss} KiB (load ${l0} -> ${l1})"
 }
 
-printf 'tool\tfile\trun\twall_s\trss_kib\tload_before\tload_after\n' >"$MEAS"
+printf 'tool\tfile\trun\twall_s\ttime_e_s\trss_kib\tcpu_s\tload_before\tload_after\n' >"$MEAS"
 PACKETS=$("$OUT/pcap_read" "$CORPUS" | sed -n 's/^packets=\([0-9]*\).*/\1/p')
 
 for i in $(seq 1 "$RUNS"); do
@@ -87,10 +105,27 @@ TSHARK_ARGS=(-n -o tcp.desegment_tcp_streams:TRUE -T fields
     -e http.request.method -e http.request.uri)
 SLICE="$OUT/slice-${SLICE_MB}mb.pcap"
 SLICE_PACKETS=0
+rm -f "$SLICE" "$OUT/check.json"
 make_slice() {
-    # the first packets of the corpus, ~SLICE_MB MB
-    local n=$(( PACKETS * SLICE_MB * 1000000 / FILE_BYTES ))
-    [ "$n" -ge 1 ] || n=1
+    # the first packets of the corpus, up to SLICE_MB MB (classic pcap, little-endian)
+    local n
+    n=$(python3 - "$CORPUS" "$SLICE_MB" <<'PY'
+import struct, sys
+limit = int(float(sys.argv[2]) * 1e6)
+n, off = 0, 24
+with open(sys.argv[1], "rb") as f:
+    f.seek(24)
+    while off < limit:
+        h = f.read(16)
+        if len(h) < 16:
+            break
+        incl = struct.unpack("<IIII", h)[2]
+        f.seek(incl, 1)
+        off += 16 + incl
+        n += 1
+print(max(n, 1))
+PY
+)
     editcap -r "$CORPUS" "$SLICE" "1-$n" 2>/dev/null
     SLICE_PACKETS=$n
 }
@@ -103,10 +138,14 @@ if [ "$TSHARK_MODE" != skip ]; then
     if [ "$TSHARK_MODE" = auto ] || [ "$TSHARK_MODE" = slice ]; then
         make_slice
         cat "$SLICE" >/dev/null
+        # tshark's fixed start-up cost (a 1-packet file) is not scaled when extrapolating
+        editcap -r "$CORPUS" "$OUT/one-packet.pcap" 1 2>/dev/null
+        run_timed tshark_startup "$OUT/one-packet.pcap" 1 tshark -r "$OUT/one-packet.pcap" "${TSHARK_ARGS[@]}"
         run_timed tshark_slice "$SLICE" 1 tshark -r "$SLICE" "${TSHARK_ARGS[@]}"
         sw=$(awk -F'\t' '$1=="tshark_slice"{print $4}' "$MEAS" | tail -1)
+        s0=$(awk -F'\t' '$1=="tshark_startup"{print $4}' "$MEAS" | tail -1)
         sb=$(stat -c %s "$SLICE")
-        est=$(python3 -c "print(round($sw * $FILE_BYTES / $sb))")
+        est=$(python3 -c "print(round($s0 + max(0.0, $sw - $s0) * $FILE_BYTES / $sb))")
         log "tshark on the ${SLICE_MB} MB slice: ${sw}s -> full file ~${est}s"
         if [ "$TSHARK_MODE" = auto ] && [ "$est" -le "$TSHARK_MAX_S" ]; then
             TSHARK_MODE=full
@@ -128,7 +167,7 @@ fi
 # --- report --------------------------------------------------------------------------
 LOAD_NOTE="$(nproc) cores, load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
-TSHARK_VER=$(tshark --version 2>/dev/null | head -1)
+TSHARK_VER=$(tshark --version 2>/dev/null | head -1 | sed 's/\.$//')
 LIBPCAP_VER=$(tcpdump --version 2>&1 | sed -n 's/^libpcap version //p' | head -1)
 REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 export MEAS FILE_BYTES PACKETS CORPUS SLICE SLICE_PACKETS TSHARK_MODE LOAD_NOTE CPU TSHARK_VER \
@@ -151,9 +190,10 @@ def stats(tool):
     if not rs:
         return None
     wall = statistics.median(float(r["wall_s"]) for r in rs)
+    cpu = statistics.median(float(r["cpu_s"]) for r in rs)
     rss = max(int(r["rss_kib"]) for r in rs) / 1024
     loads = [float(r["load_before"]) for r in rs] + [float(r["load_after"]) for r in rs]
-    return {"wall": wall, "rss": rss, "n": len(rs), "walls": [float(r["wall_s"]) for r in rs],
+    return {"wall": wall, "cpu": cpu, "rss": rss, "n": len(rs), "walls": [float(r["wall_s"]) for r in rs],
             "load": max(loads)}
 
 res = {}
@@ -170,17 +210,22 @@ if ts:
     res["tshark"] = ts
 elif sl:
     sb = os.path.getsize(slice_path); sp = int(E["SLICE_PACKETS"])
-    sl.update(bytes=sb, packets=sp, measured=sl["wall"], wall=sl["wall"] * size / sb,
-              note="1 run on a %.0f MB slice (%.1f s), extrapolated linearly; RSS is the slice's"
-              % (sb / 1e6, sl["wall"]))
+    f = size / sb
+    st = stats("tshark_startup") or {"wall": 0.0, "cpu": 0.0}
+    sl.update(bytes=sb, packets=sp, measured=sl["wall"],
+              wall=st["wall"] + max(0.0, sl["wall"] - st["wall"]) * f,
+              cpu=st["cpu"] + max(0.0, sl["cpu"] - st["cpu"]) * f,
+              note="1 run on the first %.0f MB (%.1f s), extrapolated linearly to the file size "
+              "(start-up %.2f s not scaled); RSS is the slice's" % (sb / 1e6, sl["wall"], st["wall"]))
     res["tshark"] = sl
 
 def fmt_row(name, s):
     mbps = s["bytes"] / 1e6 / (s.get("measured") or s["wall"])
     pps = s["packets"] / (s.get("measured") or s["wall"])
-    return [name, "%.2f" % s["wall"], "%.1f" % mbps, "%.0f" % pps, "%.1f" % s["rss"], s["note"]]
+    return [name, ("%.3f" if s["wall"] < 10 else "%.1f") % s["wall"], "%.2f" % s["cpu"], "%.1f" % mbps, "%.0f" % pps,
+            "%.1f" % s["rss"], s["note"]]
 
-hdr = ["tool", "wall s", "MB/s", "packets/s", "peak RSS MiB", "how"]
+hdr = ["tool", "wall s", "CPU s", "MB/s", "packets/s", "peak RSS MiB", "how"]
 table = [fmt_row(n, res[n]) for n in ("pcap_read", "mtlscope", "tshark") if n in res]
 
 lines = []
@@ -224,8 +269,9 @@ lines.append("|---|---|---|---|")
 lines += verdict
 lines.append("")
 loads = [s["load"] for s in res.values()]
-lines.append("Highest 1-minute load average seen around a run: %.2f (on %s cores); other builds "
-             "share this machine, so wall times are medians." % (max(loads) if loads else 0, os.cpu_count()))
+lines.append("Wall times are medians (interleaved pcap_read/mtlscope runs); CPU s is user+sys. "
+             "Highest 1-minute load average seen around a run: %.2f on %s cores (other work shares "
+             "this machine)." % (max(loads) if loads else 0, os.cpu_count()))
 chk = os.path.join(E["OUT"], "check.json")
 if os.path.exists(chk):
     try:
@@ -234,7 +280,7 @@ if os.path.exists(chk):
         c = Counter(f.get("verdict") for f in doc.get("flows", []))
         lines.append("")
         lines.append("Sanity check (untimed, `%s`): mtlscope reported %d flows: %s."
-                     % (os.path.basename(doc.get("inputs", [{}])[0].get("path", "?")),
+                     % (os.path.basename((doc.get("inputs") or [{}])[0].get("path") or "?"),
                         len(doc.get("flows", [])), ", ".join("%s %d" % kv for kv in c.most_common())))
     except Exception as e:  # the report format is not this script's business
         lines.append("")

@@ -31,6 +31,12 @@ fn actual<'a>(flow: &'a Value, key: &str) -> Option<&'a Value> {
         "client_certificate" => flow.pointer("/tls/client_certificate"),
         "sni" => flow.pointer("/tls/sni"),
         "alpn" => flow.pointer("/tls/alpn"),
+        "alpn_offered" => flow.pointer("/tls/alpn_offered"),
+        "resumption" => flow.pointer("/tls/resumption"),
+        "hello_retry" => flow.pointer("/tls/hello_retry"),
+        "http_upgrade" => flow.pointer("/http/upgrade"),
+        "encapsulation" => flow.pointer("/tunnel/type"),
+        "vni" => flow.pointer("/tunnel/vni"),
         "cipher" => flow.pointer("/tls/cipher"),
         "resumed" => flow.pointer("/tls/resumed"),
         "http_method" => flow.pointer("/http/method"),
@@ -55,53 +61,65 @@ fn server_of(flow: &Value) -> String {
     }
 }
 
+/// Field mismatches between one expectation and one flow (a null expectation also accepts an
+/// absent field: e.g. no `http` object on a TLS flow).
+fn mismatches(want: &Value, flow: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, value) in want.as_object().into_iter().flatten() {
+        if META_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let got = actual(flow, key);
+        let ok = got == Some(value) || (value.is_null() && got.is_none());
+        if !ok {
+            out.push(format!("{key} = {} (want {value})", got.map_or("<absent>".to_string(), Value::to_string)));
+        }
+    }
+    if let Some(needle) = want.get("evidence_contains").and_then(Value::as_str) {
+        if !flow["evidence"].as_str().unwrap_or_default().contains(needle) {
+            out.push(format!("evidence lacks {needle:?}"));
+        }
+    }
+    if flow["evidence"].as_str().unwrap_or_default().is_empty() {
+        out.push("no evidence".to_string());
+    }
+    out
+}
+
 fn check_capture(name: &str, spec: &Value) -> Vec<String> {
     let doc = analyze_file(&fixtures_dir().join(name));
     let flows = doc["flows"].as_array().cloned().unwrap_or_default();
     let mut errors = Vec::new();
-    let mut covered = vec![false; flows.len()];
+    let mut taken = vec![false; flows.len()];
+    // Each expectation claims `count` flows to its server that match every field; flows to the
+    // same server are assigned to the first expectation they fully satisfy.
     for want in spec["flows"].as_array().into_iter().flatten() {
         let server = want["server"].as_str().unwrap_or_default();
-        let matching: Vec<usize> = (0..flows.len())
-            .filter(|&i| server_of(&flows[i]) == server)
+        let candidates: Vec<usize> = (0..flows.len())
+            .filter(|&i| !taken[i] && server_of(&flows[i]) == server)
             .filter(|&i| {
                 want.get("client_ip").and_then(Value::as_str).is_none_or(|c| flows[i]["client"]["ip"] == c)
             })
-            .filter(|&i| want.get("hop").is_none_or(|h| flows[i].get("hop") == Some(h)))
             .collect();
         let count = want.get("count").and_then(Value::as_u64).unwrap_or(1) as usize;
-        if matching.len() != count {
-            errors.push(format!("{name}: {count} flow(s) to {server} expected, found {}", matching.len()));
+        let mut claimed = 0;
+        for &i in &candidates {
+            if claimed < count && mismatches(want, &flows[i]).is_empty() {
+                taken[i] = true;
+                claimed += 1;
+            }
         }
-        for &i in &matching {
-            covered[i] = true;
-            let flow = &flows[i];
-            for (key, value) in want.as_object().into_iter().flatten() {
-                if META_KEYS.contains(&key.as_str()) {
-                    continue;
-                }
-                let got = actual(flow, key);
-                if got != Some(value) {
-                    errors.push(format!(
-                        "{name}: flow {} -> {server}: {key} = {} (want {value}); evidence: {}",
-                        flow["client"]["port"],
-                        got.map_or("<absent>".to_string(), Value::to_string),
-                        flow["evidence"]
-                    ));
-                }
-            }
-            if let Some(needle) = want.get("evidence_contains").and_then(Value::as_str) {
-                if !flow["evidence"].as_str().unwrap_or_default().contains(needle) {
-                    errors.push(format!("{name}: evidence {} lacks {needle:?}", flow["evidence"]));
-                }
-            }
-            if flow["evidence"].as_str().unwrap_or_default().is_empty() {
-                errors.push(format!("{name}: flow to {server} has no evidence"));
-            }
+        if claimed < count {
+            let detail: Vec<String> = candidates
+                .iter()
+                .filter(|&&i| !taken[i])
+                .map(|&i| format!("  flow from port {}: {} [{}]", flows[i]["client"]["port"], mismatches(want, &flows[i]).join("; "), flows[i]["evidence"]))
+                .collect();
+            errors.push(format!("{name}: {count} flow(s) to {server} like {want} expected, {claimed} found\n{}", detail.join("\n")));
         }
     }
     for (i, flow) in flows.iter().enumerate() {
-        if !covered[i] && flow["verdict"] != "no-payload" {
+        if !taken[i] && flow["verdict"] != "no-payload" {
             errors.push(format!(
                 "{name}: unexpected flow {}:{} -> {} ({} {}: {})",
                 flow["client"]["ip"], flow["client"]["port"], server_of(flow), flow["protocol"], flow["verdict"], flow["evidence"]

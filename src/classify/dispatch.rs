@@ -3,7 +3,7 @@
 
 use super::http1::{self, Request, Response};
 use super::http2::{self, H2Request};
-use super::other::{self, OtherInfo, OtherKind};
+use super::other::{self, OtherInfo};
 use super::tls::{self, TlsAnalyzer};
 use super::{Detect, Limits, Sniff};
 use crate::{Dir, Timestamp};
@@ -215,6 +215,11 @@ impl Classifier {
             self.reparse_http();
             return swapped;
         }
+        if let Some(info) = self.known_other() {
+            self.state = State::Other(info);
+            self.heads = [Vec::new(), Vec::new()];
+            return Feed::Ok;
+        }
         let need_more = tls == Sniff::NeedMore
             || request == Detect::NeedMore
             || response == Detect::NeedMore
@@ -229,10 +234,23 @@ impl Classifier {
             self.reparse_http();
             return Feed::Ok;
         }
-        let info = other::classify(head, !from_client);
+        // The client's first bytes say more about a protocol than the server's answer.
+        let info = if dir == Dir::ToClient && !self.heads[0].is_empty() {
+            other::classify(&self.heads[0], false)
+        } else {
+            other::classify(head, !from_client)
+        };
         self.state = State::Other(info);
         self.heads = [Vec::new(), Vec::new()];
         Feed::Ok
+    }
+
+    /// A well-known plaintext protocol in either head, client first.
+    fn known_other(&self) -> Option<OtherInfo> {
+        [Dir::ToServer, Dir::ToClient].into_iter().find_map(|d| {
+            let head = &self.heads[d.index()];
+            other::known(head, d == Dir::ToClient)
+        })
     }
 
     /// Without a SYN the roles were a guess; a detector that knows who speaks first corrects it.

@@ -47,6 +47,14 @@ pub fn classify(buf: &[u8], from_server: bool) -> OtherInfo {
     OtherInfo { protocol, kind, first_word, from_server }
 }
 
+/// A protocol recognised from its signature alone, without waiting for more bytes.
+pub fn known(buf: &[u8], from_server: bool) -> Option<OtherInfo> {
+    let sample = &buf[..buf.len().min(SAMPLE)];
+    let (name, kind) = known_protocol(sample, from_server)?;
+    let first_word = first_word(sample);
+    Some(OtherInfo { protocol: Some(name), kind, first_word, from_server })
+}
+
 fn known_protocol(b: &[u8], from_server: bool) -> Option<(&'static str, OtherKind)> {
     use OtherKind::*;
     if b.starts_with(b"SSH-") {
@@ -118,10 +126,11 @@ pub fn entropy(b: &[u8]) -> f64 {
         .sum()
 }
 
+/// The first word that starts with a letter (for Redis' `*3\r\n$3\r\nSET`, `SET`).
 fn first_word(b: &[u8]) -> Option<String> {
     let word: String = b
         .iter()
-        .skip_while(|c| !c.is_ascii_alphanumeric())
+        .skip_while(|c| !c.is_ascii_alphabetic())
         .take_while(|c| c.is_ascii_alphanumeric() || **c == b'-' || **c == b'.')
         .take(16)
         .map(|&c| char::from(c))
@@ -142,7 +151,9 @@ mod tests {
         assert_eq!(pg.protocol, Some("postgresql-sslrequest"));
         let smtp = classify(b"220 mail.example ESMTP Postfix\r\n", true);
         assert_eq!(smtp.protocol, Some("smtp/ftp"));
-        assert_eq!(smtp.first_word.as_deref(), Some("220"));
+        assert_eq!(smtp.first_word.as_deref(), Some("mail.example"));
+        let set = known(b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n", false).expect("redis");
+        assert_eq!(set.first_word.as_deref(), Some("SET"));
     }
 
     #[test]

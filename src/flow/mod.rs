@@ -254,7 +254,9 @@ impl Flow {
         };
         if !pkt.payload.is_empty() || pkt.flags.has(TcpFlags::SYN) {
             // A payload cut by snaplen is delivered as captured, then the rest as a gap.
-            reasm[dir.index()].segment(pkt.seq, pkt.payload, &mut sink);
+            // Data on a SYN (TCP Fast Open) starts after the SYN's own sequence number.
+            let seq = if pkt.flags.has(TcpFlags::SYN) { pkt.seq.wrapping_add(1) } else { pkt.seq };
+            reasm[dir.index()].segment(seq, pkt.payload, &mut sink);
             if pkt.payload_missing > 0 {
                 reasm[dir.index()].flush(&mut sink);
             }

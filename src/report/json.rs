@@ -92,6 +92,8 @@ pub struct HttpDto {
     pub host: Option<String>,
     pub status: Option<u16>,
     pub grpc: bool,
+    /// The `Upgrade` header of the first request (e.g. "h2c", "websocket").
+    pub upgrade: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -170,6 +172,7 @@ fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
                 host: request.as_ref().and_then(|q| q.host.clone()),
                 status: response.as_ref().map(|s| s.status),
                 grpc: false,
+                upgrade: request.as_ref().and_then(|q| q.upgrade.clone()),
             }),
             None,
         ),
@@ -181,6 +184,7 @@ fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
                 host: request.as_ref().and_then(|q| q.authority.clone()).or_else(|| via_upgrade.as_ref().and_then(|u| u.host.clone())),
                 status: None,
                 grpc: request.as_ref().is_some_and(|q| q.is_grpc()),
+                upgrade: via_upgrade.as_ref().and_then(|u| u.upgrade.clone()),
             }),
             None,
         ),

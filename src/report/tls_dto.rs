@@ -1,0 +1,147 @@
+//! The `tls` object of a flow in the JSON, and the TLS cells of the table.
+
+use crate::classify::tls::{Alert, CertChain, FlightReading, TlsFacts, Version};
+use crate::verdict::ClientCert;
+use crate::Dir;
+use serde::Serialize;
+
+#[derive(Serialize)]
+pub struct TlsDto {
+    /// Negotiated version: "1.0" .. "1.3" (or "ssl3"); null when no ServerHello was seen.
+    pub version: Option<&'static str>,
+    pub sni: Option<String>,
+    pub alpn_offered: Vec<String>,
+    /// The selected ALPN when it is visible (TLS <= 1.2 ServerHello); TLS 1.3 encrypts it.
+    pub alpn: Option<String>,
+    pub offered_versions: Vec<&'static str>,
+    /// IANA cipher suite name.
+    pub cipher: Option<String>,
+    pub client_certificate: &'static str,
+    pub resumed: bool,
+    /// How the session was resumed: "session-id", "ticket" (TLS <= 1.2) or "psk" (TLS 1.3).
+    pub resumption: Option<&'static str>,
+    pub handshake_seen: bool,
+    pub hello_retry: bool,
+    /// Handshake messages seen in the clear, in order, prefixed by the sender.
+    pub handshake_messages: Vec<String>,
+    pub certificate_request: bool,
+    pub server_certificates: Option<CertsDto>,
+    pub client_certificates: Option<CertsDto>,
+    /// TLS 1.3: the client's encrypted records after ServerHello, in bytes.
+    pub client_flight_records: Vec<u16>,
+    /// TLS 1.3: the size of a client Finished record for the negotiated suite.
+    pub finished_record_len: Option<u16>,
+    pub alerts: Vec<AlertDto>,
+    pub records: [u64; 2],
+}
+
+#[derive(Serialize)]
+pub struct CertsDto {
+    pub count: u32,
+    pub bytes: u32,
+}
+
+#[derive(Serialize)]
+pub struct AlertDto {
+    pub from: Option<&'static str>,
+    pub level: &'static str,
+    pub description: String,
+}
+
+pub fn version_word(v: Version) -> Option<&'static str> {
+    Some(match v.0 {
+        0x0300 => "ssl3",
+        0x0301 => "1.0",
+        0x0302 => "1.1",
+        0x0303 => "1.2",
+        0x0304 => "1.3",
+        _ => return None,
+    })
+}
+
+fn certs(chain: &Option<CertChain>) -> Option<CertsDto> {
+    chain.as_ref().map(|c| CertsDto { count: c.count, bytes: c.message_len })
+}
+
+fn alert(a: &Alert) -> AlertDto {
+    AlertDto {
+        from: a.dir.map(Dir::sender),
+        level: if a.level == 2 { "fatal" } else { "warning" },
+        description: match a.description.name() {
+            Some(name) => format!("{name} ({})", a.description.0),
+            None => a.description.0.to_string(),
+        },
+    }
+}
+
+pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>) -> TlsDto {
+    let ch = f.client_hello.as_ref();
+    let sh = f.server_hello.as_ref();
+    TlsDto {
+        version: f.version().and_then(version_word),
+        sni: ch.and_then(|c| c.sni.clone()),
+        alpn_offered: ch.map(|c| c.alpn.clone()).unwrap_or_default(),
+        alpn: sh.and_then(|s| s.alpn.clone()),
+        offered_versions: ch
+            .map(|c| c.supported_versions.iter().filter_map(|v| version_word(*v)).collect())
+            .unwrap_or_default(),
+        cipher: sh.map(|s| s.cipher_name.map_or_else(|| format!("0x{:04x}", s.cipher_suite), str::to_string)),
+        client_certificate: cert.unwrap_or(ClientCert::Unknown).as_str(),
+        resumed: resumption(f).is_some(),
+        resumption: resumption(f),
+        handshake_seen: ch.is_some() || sh.is_some(),
+        hello_retry: f.hello_retry.is_some(),
+        handshake_messages: f
+            .messages
+            .iter()
+            .map(|m| match m.dir {
+                Some(d) => format!("{}: {m}", d.sender()),
+                None => m.to_string(),
+            })
+            .collect(),
+        certificate_request: f.certificate_request.is_some(),
+        server_certificates: certs(&f.server_certs),
+        client_certificates: certs(&f.client_certs),
+        client_flight_records: client_flight(f),
+        finished_record_len: f.finished_record_len,
+        alerts: f.alerts.iter().map(alert).collect(),
+        records: [f.client.records.total(), f.server.records.total()],
+    }
+}
+
+fn resumption(f: &TlsFacts) -> Option<&'static str> {
+    if f.server_hello.as_ref().is_some_and(|s| s.psk_accepted) {
+        Some("psk")
+    } else if f.abbreviated {
+        let ticket = f.client_hello.as_ref().is_some_and(|c| c.session_ticket.is_some_and(|t| t > 0));
+        Some(if ticket { "ticket" } else { "session-id" })
+    } else {
+        None
+    }
+}
+
+/// The client's encrypted handshake records (TLS 1.3), as shown for the size inference.
+fn client_flight(f: &TlsFacts) -> Vec<u16> {
+    match f.tls13_client_flight {
+        Some(flight) if flight.reading != FlightReading::Pending => f
+            .client
+            .encrypted_records
+            .iter()
+            .take(usize::from(flight.records.max(1)))
+            .map(|r| r.len)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// (version, SNI, ALPN) for the table.
+pub fn table_cells(f: &TlsFacts) -> (String, String, String) {
+    let version = f.version().and_then(version_word).unwrap_or("").to_string();
+    let ch = f.client_hello.as_ref();
+    let sni = ch.and_then(|c| c.sni.clone()).unwrap_or_default();
+    let alpn = match f.server_hello.as_ref().and_then(|s| s.alpn.clone()) {
+        Some(selected) => selected,
+        None => ch.map(|c| c.alpn.join(",")).unwrap_or_default(),
+    };
+    (version, sni, alpn)
+}

@@ -131,14 +131,23 @@ pub fn analyze_reader<R: Read + Send>(
         let (judgement, client_certificate) = verdict::judge(&record);
         let interface = report.interfaces.get(record.iface as usize).and_then(|i| i.name.clone());
         let hop = hop_of(&record, interface.as_deref());
-        analysis.flows.push(AnalyzedFlow { record, judgement, client_certificate, hop, input: index, interface });
+        analysis.flows.push(AnalyzedFlow {
+            record,
+            judgement,
+            client_certificate,
+            hop,
+            input: index,
+            interface,
+        });
     }
     analysis.inputs.push(report);
 }
 
 fn read_warning(e: &CaptureError, packets: u64) -> String {
     let tail = match e.kind {
-        CaptureErrorKind::Truncated => "the file ends mid-record (was the capture still being written?)",
+        CaptureErrorKind::Truncated => {
+            "the file ends mid-record (was the capture still being written?)"
+        }
         _ => "the rest of the file was skipped",
     };
     format!("{e}; analysed the {packets} packets before it; {tail}")

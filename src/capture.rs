@@ -113,9 +113,7 @@ impl<'r> CaptureReader<'r> {
             let kind = match e {
                 PcapError::Eof => CaptureErrorKind::Empty,
                 PcapError::ReadError => CaptureErrorKind::Io("read failed".into()),
-                PcapError::Incomplete(_) | PcapError::UnexpectedEof => {
-                    CaptureErrorKind::Truncated
-                }
+                PcapError::Incomplete(_) | PcapError::UnexpectedEof => CaptureErrorKind::Truncated,
                 _ => CaptureErrorKind::NotACapture,
             };
             CaptureError { offset: 0, kind }
@@ -157,7 +155,10 @@ impl<'r> CaptureReader<'r> {
 
     /// Read until the next packet and hand it to `sink`. Returns `Ok(false)` at the end of the
     /// input. An error means the rest of the input is unusable; what was read stays valid.
-    pub fn next_packet(&mut self, sink: &mut dyn FnMut(PacketRef<'_>)) -> Result<bool, CaptureError> {
+    pub fn next_packet(
+        &mut self,
+        sink: &mut dyn FnMut(PacketRef<'_>),
+    ) -> Result<bool, CaptureError> {
         while !self.done {
             match self.inner.next() {
                 Ok((len, block)) => {
@@ -210,10 +211,9 @@ impl<'r> CaptureReader<'r> {
 
     fn refill(&mut self) -> Result<(), CaptureError> {
         let offset = self.offset;
-        self.inner.refill().map_err(|_| CaptureError {
-            offset,
-            kind: CaptureErrorKind::Io("read failed".into()),
-        })
+        self.inner
+            .refill()
+            .map_err(|_| CaptureError { offset, kind: CaptureErrorKind::Io("read failed".into()) })
     }
 
     fn fail(&mut self, kind: CaptureErrorKind) -> Result<bool, CaptureError> {
@@ -304,7 +304,8 @@ fn handle_ng_block(
                 warn_once(warnings, format!("packet names unknown interface {}", epb.if_id));
                 return false;
             };
-            let (resolution, offset) = ts_params.get(epb.if_id as usize).copied().unwrap_or((1_000_000, 0));
+            let (resolution, offset) =
+                ts_params.get(epb.if_id as usize).copied().unwrap_or((1_000_000, 0));
             let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
             let secs = i64::try_from(raw / resolution).unwrap_or(i64::MAX).saturating_add(offset);
             let frac = raw % resolution;
@@ -381,7 +382,9 @@ mod tests {
         v
     }
 
-    fn read_all(bytes: &[u8]) -> (Vec<(Timestamp, Vec<u8>, u32)>, Result<(), CaptureError>) {
+    type Packets = Vec<(Timestamp, Vec<u8>, u32)>;
+
+    fn read_all(bytes: &[u8]) -> (Packets, Result<(), CaptureError>) {
         let mut out = Vec::new();
         let mut r = match CaptureReader::new(bytes) {
             Ok(r) => r,

@@ -131,13 +131,17 @@ fn run_analyze(args: &AnalyzeArgs) -> i32 {
     for path in &args.inputs {
         let mut progress = Progress::new(path, stderr_tty && !args.no_progress);
         if path == "-" {
-            analyze::analyze_reader(&mut analysis, "-", io::stdin(), &cfg, &mut |b, f| progress.show(b, f));
+            analyze::analyze_reader(&mut analysis, "-", io::stdin(), &cfg, &mut |b, f| {
+                progress.show(b, f)
+            });
         } else {
             match std::fs::File::open(path) {
                 Ok(file) => {
                     progress.total = file.metadata().map(|m| m.len()).ok();
                     let reader = io::BufReader::with_capacity(1 << 20, file);
-                    analyze::analyze_reader(&mut analysis, path, reader, &cfg, &mut |b, f| progress.show(b, f));
+                    analyze::analyze_reader(&mut analysis, path, reader, &cfg, &mut |b, f| {
+                        progress.show(b, f)
+                    });
                 }
                 Err(e) => analysis.inputs.push(unreadable(path, &e)),
             }
@@ -173,7 +177,10 @@ fn write_report(args: &AnalyzeArgs, analysis: &Analysis) -> io::Result<()> {
             let color = match args.color {
                 ColorChoice::Always => true,
                 ColorChoice::Never => false,
-                ColorChoice::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+                ColorChoice::Auto => {
+                    io::stdout().is_terminal()
+                        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                }
             };
             table::write(&mut out, analysis, table::Style { color })?;
         }
@@ -210,8 +217,16 @@ impl<'a> Progress<'a> {
         self.last = Instant::now();
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         let rate = bytes as f64 / secs / 1e6;
-        let pct = self.total.filter(|&t| t > 0).map(|t| format!("{:>3}% ", bytes * 100 / t)).unwrap_or_default();
-        eprint!("\r\x1b[2K{}: {pct}{:.0} MB read, {flows} flows, {rate:.0} MB/s", self.path, bytes as f64 / 1e6);
+        let pct = self
+            .total
+            .filter(|&t| t > 0)
+            .map(|t| format!("{:>3}% ", bytes * 100 / t))
+            .unwrap_or_default();
+        eprint!(
+            "\r\x1b[2K{}: {pct}{:.0} MB read, {flows} flows, {rate:.0} MB/s",
+            self.path,
+            bytes as f64 / 1e6
+        );
         self.shown = true;
     }
 

@@ -14,12 +14,19 @@ fn fixtures_dir() -> PathBuf {
 fn analyze_file(path: &Path) -> Value {
     let mut analysis = Analysis::default();
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    analyze_reader(&mut analysis, &path.display().to_string(), file, &EngineConfig::default(), &mut |_, _| {});
+    analyze_reader(
+        &mut analysis,
+        &path.display().to_string(),
+        file,
+        &EngineConfig::default(),
+        &mut |_, _| {},
+    );
     serde_json::to_value(json::document(&analysis)).expect("document serializes")
 }
 
 fn expected() -> Value {
-    let text = std::fs::read_to_string(fixtures_dir().join("expected.json")).expect("fixtures/expected.json");
+    let text = std::fs::read_to_string(fixtures_dir().join("expected.json"))
+        .expect("fixtures/expected.json");
     serde_json::from_str(&text).expect("expected.json parses")
 }
 
@@ -43,6 +50,7 @@ fn actual<'a>(flow: &'a Value, key: &str) -> Option<&'a Value> {
         "http_path" => flow.pointer("/http/path"),
         "grpc" => flow.pointer("/http/grpc"),
         "interface" => flow.get("interface"),
+        "vlan" => flow.get("vlan"),
         "client_inferred" => flow.get("client_inferred"),
         "upgrade_from" => flow.pointer("/upgrade/from"),
         _ => None,
@@ -70,9 +78,17 @@ fn mismatches(want: &Value, flow: &Value) -> Vec<String> {
             continue;
         }
         let got = actual(flow, key);
+        // expected.json lists VLAN tags outer first; the JSON reports the innermost one.
+        let value = match (key.as_str(), value) {
+            ("vlan", Value::Array(tags)) => tags.last().unwrap_or(&Value::Null),
+            _ => value,
+        };
         let ok = got == Some(value) || (value.is_null() && got.is_none());
         if !ok {
-            out.push(format!("{key} = {} (want {value})", got.map_or("<absent>".to_string(), Value::to_string)));
+            out.push(format!(
+                "{key} = {} (want {value})",
+                got.map_or("<absent>".to_string(), Value::to_string)
+            ));
         }
     }
     if let Some(needle) = want.get("evidence_contains").and_then(Value::as_str) {
@@ -98,7 +114,9 @@ fn check_capture(name: &str, spec: &Value) -> Vec<String> {
         let candidates: Vec<usize> = (0..flows.len())
             .filter(|&i| !taken[i] && server_of(&flows[i]) == server)
             .filter(|&i| {
-                want.get("client_ip").and_then(Value::as_str).is_none_or(|c| flows[i]["client"]["ip"] == c)
+                want.get("client_ip")
+                    .and_then(Value::as_str)
+                    .is_none_or(|c| flows[i]["client"]["ip"] == c)
             })
             .collect();
         let count = want.get("count").and_then(Value::as_u64).unwrap_or(1) as usize;
@@ -113,16 +131,31 @@ fn check_capture(name: &str, spec: &Value) -> Vec<String> {
             let detail: Vec<String> = candidates
                 .iter()
                 .filter(|&&i| !taken[i])
-                .map(|&i| format!("  flow from port {}: {} [{}]", flows[i]["client"]["port"], mismatches(want, &flows[i]).join("; "), flows[i]["evidence"]))
+                .map(|&i| {
+                    format!(
+                        "  flow from port {}: {} [{}]",
+                        flows[i]["client"]["port"],
+                        mismatches(want, &flows[i]).join("; "),
+                        flows[i]["evidence"]
+                    )
+                })
                 .collect();
-            errors.push(format!("{name}: {count} flow(s) to {server} like {want} expected, {claimed} found\n{}", detail.join("\n")));
+            errors.push(format!(
+                "{name}: {count} flow(s) to {server} like {want} expected, {claimed} found\n{}",
+                detail.join("\n")
+            ));
         }
     }
     for (i, flow) in flows.iter().enumerate() {
         if !taken[i] && flow["verdict"] != "no-payload" {
             errors.push(format!(
                 "{name}: unexpected flow {}:{} -> {} ({} {}: {})",
-                flow["client"]["ip"], flow["client"]["port"], server_of(flow), flow["protocol"], flow["verdict"], flow["evidence"]
+                flow["client"]["ip"],
+                flow["client"]["port"],
+                server_of(flow),
+                flow["protocol"],
+                flow["verdict"],
+                flow["evidence"]
             ));
         }
     }

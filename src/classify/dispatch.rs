@@ -17,9 +17,19 @@ const UPGRADE_WATCH: u64 = 64 * 1024;
 pub enum Classification {
     /// No payload in either direction.
     Empty,
-    Tls { facts: Box<tls::TlsFacts>, preamble: Option<Preamble> },
-    Http1 { request: Option<Request>, response: Option<Response>, midstream: bool },
-    H2c { request: Option<H2Request>, via_upgrade: Option<Request> },
+    Tls {
+        facts: Box<tls::TlsFacts>,
+        preamble: Option<Preamble>,
+    },
+    Http1 {
+        request: Option<Request>,
+        response: Option<Response>,
+        midstream: bool,
+    },
+    H2c {
+        request: Option<H2Request>,
+        via_upgrade: Option<Request>,
+    },
     Other(OtherInfo),
 }
 
@@ -101,7 +111,8 @@ impl Classifier {
             State::H2c { request, .. } => {
                 if request.is_none() && dir == Dir::ToServer {
                     push_capped(&mut self.heads[0], data, http2::MAX_SCAN);
-                    let frames = self.heads[0].strip_prefix(http2::PREFACE).unwrap_or(&self.heads[0]);
+                    let frames =
+                        self.heads[0].strip_prefix(http2::PREFACE).unwrap_or(&self.heads[0]);
                     match http2::first_request(frames) {
                         Detect::Yes(r) => {
                             *request = Some(r);
@@ -360,7 +371,10 @@ impl Classifier {
                     r.method,
                     r.path,
                     r.version,
-                    response.as_ref().map(|s| format!(", answered {}", s.status)).unwrap_or_default()
+                    response
+                        .as_ref()
+                        .map(|s| format!(", answered {}", s.status))
+                        .unwrap_or_default()
                 ),
             ),
             State::Other(info) => {
@@ -389,7 +403,10 @@ fn find_tls_start(data: &[u8], dir: Dir) -> Option<usize> {
         let Some(h) = data.get(at..at + 9) else { return false };
         let rec_len = usize::from(u16::from_be_bytes([h[3], h[4]]));
         let hs_len = (usize::from(h[6]) << 16) | (usize::from(h[7]) << 8) | usize::from(h[8]);
-        h[1] == 3 && h[2] <= 4 && h[5] == hs_type && rec_len >= 4 && rec_len <= 16384 + 2048
+        h[1] == 3
+            && h[2] <= 4
+            && h[5] == hs_type
+            && (4..=16384 + 2048).contains(&rec_len)
             && (hs_len + 4 <= rec_len || hs_len > rec_len)
             && data.get(at + 9..at + 11).is_none_or(|v| v[0] == 3)
     })

@@ -10,9 +10,25 @@ const MAX_HEADERS: usize = 64;
 const MAX_FIELD: usize = 256;
 
 const METHODS: &[&[u8]] = &[
-    b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE",
-    b"PROPFIND", b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK", b"REPORT",
-    b"SEARCH", b"PURGE",
+    b"GET",
+    b"POST",
+    b"PUT",
+    b"DELETE",
+    b"HEAD",
+    b"OPTIONS",
+    b"PATCH",
+    b"CONNECT",
+    b"TRACE",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"REPORT",
+    b"SEARCH",
+    b"PURGE",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -112,13 +128,8 @@ fn method_prefix(buf: &[u8]) -> Detect<()> {
     let token = &buf[..token_len];
     if token_len == buf.len() {
         // Still inside the first token: a prefix of some method?
-        return if METHODS.iter().any(|m| m.starts_with(token)) && !token.is_empty() {
-            Detect::NeedMore
-        } else if buf.is_empty() {
-            Detect::NeedMore
-        } else {
-            Detect::No
-        };
+        let prefix = token.is_empty() || METHODS.iter().any(|m| m.starts_with(token));
+        return if prefix { Detect::NeedMore } else { Detect::No };
     }
     if buf[token_len] == b' ' && METHODS.contains(&token) {
         Detect::Yes(())

@@ -51,7 +51,8 @@ pub fn first_request(frames: &[u8]) -> Detect<H2Request> {
         let Some(header) = frames.get(at..at + FRAME_HEADER) else {
             return if frames.len() >= MAX_SCAN { Detect::No } else { Detect::NeedMore };
         };
-        let len = (usize::from(header[0]) << 16) | (usize::from(header[1]) << 8) | usize::from(header[2]);
+        let len =
+            (usize::from(header[0]) << 16) | (usize::from(header[1]) << 8) | usize::from(header[2]);
         let (kind, flags) = (header[3], header[4]);
         if len > 1 << 24 || (!in_headers && kind > 0x9 && kind != 0x10) {
             return Detect::No;

@@ -1,11 +1,11 @@
 //! Stage 4: decide what a flow's byte streams are (TLS, HTTP/1, HTTP/2, other) from payload,
 //! never from the port alone.
 
+mod dispatch;
 pub mod http1;
 pub mod http2;
 pub mod other;
 pub mod tls;
-mod dispatch;
 
 pub use dispatch::{Classification, Classifier, Feed, Preamble};
 

@@ -88,10 +88,7 @@ fn known_protocol(b: &[u8], from_server: bool) -> Option<(&'static str, OtherKin
         (b"STARTTLS", "smtp/imap"),
         (b"PING", "redis"),
     ];
-    text_prefixes
-        .iter()
-        .find(|(p, _)| b.starts_with(p))
-        .map(|(_, name)| (*name, Plaintext))
+    text_prefixes.iter().find(|(p, _)| b.starts_with(p)).map(|(_, name)| (*name, Plaintext))
 }
 
 /// Mostly printable ASCII (with CR, LF, TAB).
@@ -174,7 +171,10 @@ mod tests {
             })
             .collect();
         assert_eq!(classify(&random, false).kind, OtherKind::Opaque);
-        assert_eq!(classify(b"hello there, this is a line of text\n", false).kind, OtherKind::Plaintext);
+        assert_eq!(
+            classify(b"hello there, this is a line of text\n", false).kind,
+            OtherKind::Plaintext
+        );
         assert_eq!(classify(&[0u8; 200], false).kind, OtherKind::Binary);
     }
 

@@ -190,11 +190,7 @@ pub struct TlsAnalyzer {
 
 impl TlsAnalyzer {
     pub fn new(limits: Limits) -> Self {
-        TlsAnalyzer {
-            limits,
-            facts: TlsFacts::default(),
-            dirs: [DirState::new(), DirState::new()],
-        }
+        TlsAnalyzer { limits, facts: TlsFacts::default(), dirs: [DirState::new(), DirState::new()] }
     }
 
     /// In-order stream bytes of one direction, in any chunking.
@@ -214,12 +210,7 @@ impl TlsAnalyzer {
 
     fn ctx(&self, dir: Dir, ts: Timestamp) -> Ctx {
         let peer = self.facts.dir(dir.flip());
-        Ctx {
-            dir,
-            ts,
-            limits: self.limits,
-            peer_bytes: peer.bytes + peer.gap_bytes,
-        }
+        Ctx { dir, ts, limits: self.limits, peer_bytes: peer.bytes + peer.gap_bytes }
     }
 
     /// True while the verdict still depends on in-order bytes of either direction.
@@ -236,10 +227,7 @@ impl TlsAnalyzer {
         let d = f.dir(dir);
         if st.dead
             || d.gap_in_handshake
-            || matches!(
-                d.start,
-                StreamStart::MidStream | StreamStart::UnexpectedHandshake(_)
-            )
+            || matches!(d.start, StreamStart::MidStream | StreamStart::UnexpectedHandshake(_))
         {
             return true;
         }
@@ -264,18 +252,13 @@ impl TlsAnalyzer {
     /// The server sent a record after the client's last flight record, or its log is full.
     fn server_answered_flight(&self) -> bool {
         let f = &self.facts;
-        let flight = f
-            .tls13_client_flight
-            .map_or(0, |fl| usize::from(fl.records));
+        let flight = f.tls13_client_flight.map_or(0, |fl| usize::from(fl.records));
         let Some(last) = f.client.encrypted_records.get(flight.max(1) - 1) else {
             return false;
         };
         let end = last.offset + 5 + u64::from(last.len);
         f.server.encrypted_records.len() >= MAX_ENCRYPTED_RECORDS
-            || f.server
-                .encrypted_records
-                .iter()
-                .any(|r| r.peer_bytes >= end)
+            || f.server.encrypted_records.iter().any(|r| r.peer_bytes >= end)
     }
 
     /// Bytes held right now (both directions).

@@ -132,10 +132,7 @@ fn tcp<'a>(ctx: &Ctx, ip: IpInfo, seg: Segment<'a>) -> Res<'a> {
     let [off, flags] = be16(seg.bytes, 12).ok_or(truncated(L))?.to_be_bytes();
     let hl = usize::from(off >> 4) * 4;
     if hl < 20 {
-        return Err(malformed(
-            L,
-            format_args!("data offset {} below 5", off >> 4),
-        ));
+        return Err(malformed(L, format_args!("data offset {} below 5", off >> 4)));
     }
     seg.need(hl, L)?;
     let h = TcpHeaderSlice::from_slice(seg.bytes).map_err(|e| malformed(L, e))?;

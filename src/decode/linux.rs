@@ -11,37 +11,24 @@ const ARPHRD_NONE: u16 = 0xFFFE;
 
 /// SLL v1, 16 bytes: packet type, ARPHRD type, address length, address (8), protocol.
 pub(super) fn sll<'a>(ctx: &mut Ctx, frame: &'a [u8]) -> Res<'a> {
-    let (Some(packet_type), Some(arphrd), Some(proto), Some(rest)) = (
-        be16(frame, 0),
-        be16(frame, 2),
-        be16(frame, 14),
-        frame.get(16..),
-    ) else {
+    let (Some(packet_type), Some(arphrd), Some(proto), Some(rest)) =
+        (be16(frame, 0), be16(frame, 2), be16(frame, 14), frame.get(16..))
+    else {
         return Err(truncated("sll"));
     };
-    ctx.sll = Some(SllMeta {
-        packet_type,
-        ifindex: None,
-    });
+    ctx.sll = Some(SllMeta { packet_type, ifindex: None });
     cooked(ctx, arphrd, proto, rest)
 }
 
 /// SLL2, 20 bytes: protocol, reserved, interface index, ARPHRD type, packet type (u8),
 /// address length (u8), address (8).
 pub(super) fn sll2<'a>(ctx: &mut Ctx, frame: &'a [u8]) -> Res<'a> {
-    let (Some(proto), Some(ifindex), Some(arphrd), Some(&packet_type), Some(rest)) = (
-        be16(frame, 0),
-        be32(frame, 4),
-        be16(frame, 8),
-        frame.get(10),
-        frame.get(20..),
-    ) else {
+    let (Some(proto), Some(ifindex), Some(arphrd), Some(&packet_type), Some(rest)) =
+        (be16(frame, 0), be32(frame, 4), be16(frame, 8), frame.get(10), frame.get(20..))
+    else {
         return Err(truncated("sll2"));
     };
-    ctx.sll = Some(SllMeta {
-        packet_type: u16::from(packet_type),
-        ifindex: Some(ifindex),
-    });
+    ctx.sll = Some(SllMeta { packet_type: u16::from(packet_type), ifindex: Some(ifindex) });
     cooked(ctx, arphrd, proto, rest)
 }
 
@@ -97,10 +84,7 @@ pub(super) fn nflog<'a>(ctx: &mut Ctx, frame: &'a [u8]) -> Res<'a> {
         }
         if ty == NFULA_PAYLOAD {
             // A snaplen cut shortens the last TLV; the IP header then reports what is missing.
-            let payload = rest
-                .get(4..len)
-                .or_else(|| rest.get(4..))
-                .unwrap_or_default();
+            let payload = rest.get(4..len).or_else(|| rest.get(4..)).unwrap_or_default();
             return match family {
                 AF_INET => ip::ipv4(ctx, payload),
                 AF_INET6 => ip::ipv6(ctx, payload),

@@ -183,13 +183,7 @@ pub fn decode<'a>(
     frame: &'a [u8],
     cfg: &DecodeConfig,
 ) -> Result<Decoded<'a>, DecodeError> {
-    let mut ctx = Ctx {
-        cfg,
-        sll: None,
-        tunnel: None,
-        vlan: None,
-        depth: 0,
-    };
+    let mut ctx = Ctx { cfg, sll: None, tunnel: None, vlan: None, depth: 0 };
     match link {
         LinkType::ETHERNET => ethernet(&mut ctx, frame),
         LinkType::RAW | LinkType::RAW_DLT12 | LinkType::RAW_DLT14 => ip::any_ip(&mut ctx, frame),
@@ -216,10 +210,7 @@ struct Ctx<'c> {
 impl Ctx<'_> {
     fn enter(&mut self, tunnel: Tunnel) -> Result<(), DecodeError> {
         if self.depth >= MAX_TUNNEL_DEPTH {
-            return Err(malformed(
-                "tunnel",
-                format_args!("more than {MAX_TUNNEL_DEPTH} nested"),
-            ));
+            return Err(malformed("tunnel", format_args!("more than {MAX_TUNNEL_DEPTH} nested")));
         }
         self.depth += 1;
         self.tunnel = Some(tunnel);
@@ -236,22 +227,15 @@ fn truncated(layer: &'static str) -> DecodeError {
 }
 
 fn malformed(layer: &'static str, detail: impl fmt::Display) -> DecodeError {
-    DecodeError::Malformed {
-        layer,
-        detail: detail.to_string(),
-    }
+    DecodeError::Malformed { layer, detail: detail.to_string() }
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..)?
-        .first_chunk::<2>()
-        .map(|c| u16::from_be_bytes(*c))
+    b.get(at..)?.first_chunk::<2>().map(|c| u16::from_be_bytes(*c))
 }
 
 fn be32(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..)?
-        .first_chunk::<4>()
-        .map(|c| u32::from_be_bytes(*c))
+    b.get(at..)?.first_chunk::<4>().map(|c| u32::from_be_bytes(*c))
 }
 
 /// Bytes of one layer: what was captured, and how long its enclosing header says it is.
@@ -277,10 +261,7 @@ enum Fit {
 
 impl<'a> Segment<'a> {
     fn whole(bytes: &'a [u8]) -> Self {
-        Segment {
-            bytes,
-            claimed: None,
-        }
+        Segment { bytes, claimed: None }
     }
 
     /// Narrows to `len` bytes as a nested length field says, never past an outer claim:
@@ -288,10 +269,7 @@ impl<'a> Segment<'a> {
     fn limit(self, len: usize) -> Self {
         let claimed = self.claimed.map_or(len, |c| c.min(len));
         let bytes = self.bytes.get(..claimed).unwrap_or(self.bytes);
-        Segment {
-            bytes,
-            claimed: Some(claimed),
-        }
+        Segment { bytes, claimed: Some(claimed) }
     }
 
     /// Drops the first `n` bytes; call after [`Segment::fit`] said yes.
@@ -328,8 +306,7 @@ impl<'a> Segment<'a> {
     }
 
     fn missing(&self) -> usize {
-        self.claimed
-            .map_or(0, |c| c.saturating_sub(self.bytes.len()))
+        self.claimed.map_or(0, |c| c.saturating_sub(self.bytes.len()))
     }
 }
 
@@ -379,11 +356,7 @@ fn null<'a>(ctx: &mut Ctx, frame: &'a [u8], network_order: bool) -> Res<'a> {
     };
     let be = u32::from_be_bytes(*raw);
     // Families are small numbers, so of the two readings the smaller is the true one.
-    let family = if network_order {
-        be
-    } else {
-        be.min(u32::from_le_bytes(*raw))
-    };
+    let family = if network_order { be } else { be.min(u32::from_le_bytes(*raw)) };
     match family {
         2 => ip::ipv4(ctx, rest),
         // AF_INET6 on Linux, Windows (Npcap loopback), NetBSD/OpenBSD, FreeBSD, macOS.

@@ -93,11 +93,7 @@ pub(super) fn check_prefixes(link: LinkType, frame: &[u8]) {
             Err(DecodeError::Truncated { .. }) => {}
             Ok(Decoded::Tcp(t)) => {
                 assert!(full.payload.starts_with(t.payload), "prefix {n}");
-                assert_eq!(
-                    t.payload.len() + t.payload_missing as usize,
-                    total,
-                    "prefix {n}"
-                );
+                assert_eq!(t.payload.len() + t.payload_missing as usize, total, "prefix {n}");
                 assert_eq!((t.seq, t.src, t.tunnel), (full.seq, full.src, full.tunnel));
             }
             other => panic!("prefix {n} of {link:?}: {other:?}"),
@@ -111,10 +107,7 @@ fn ethernet_ipv4_tcp_fields() {
     let t = tcp(run(LinkType::ETHERNET, &frame));
     assert_eq!(t.src, IpAddr::V4(Ipv4Addr::from(SRC4)));
     assert_eq!(t.dst, IpAddr::V4(Ipv4Addr::from(DST4)));
-    assert_eq!(
-        (t.src_port, t.dst_port, t.seq, t.ack, t.window),
-        (40000, 443, 1000, 2000, 502)
-    );
+    assert_eq!((t.src_port, t.dst_port, t.seq, t.ack, t.window), (40000, 443, 1000, 2000, 502));
     assert_eq!(t.flags, TcpFlags(TcpFlags::ACK | TcpFlags::PSH));
     assert!(t.flags.has(TcpFlags::PSH) && !t.flags.has(TcpFlags::SYN));
     assert_eq!((t.payload, t.payload_missing), (PAYLOAD, 0));
@@ -160,34 +153,21 @@ fn vlan_tpids_qinq_and_priority_tag() {
     for outer in [0x88A8u16, 0x9100, 0x8100] {
         let tags = [0x0Cu8, 0x01, 0x81, 0x00, 0xE0, 0x2A, 0x08, 0x00]; // 3073 then 42 (PCP 7)
         let frame = eth(outer, &[&tags[..], &ip].concat());
-        assert_eq!(
-            tcp(run(LinkType::ETHERNET, &frame)).vlan,
-            Some(42),
-            "{outer:#x}"
-        );
+        assert_eq!(tcp(run(LinkType::ETHERNET, &frame)).vlan, Some(42), "{outer:#x}");
     }
     // VID 0 only carries a priority: not a VLAN, and it does not hide an outer one.
     let frame = eth(0x8100, &[&[0xE0u8, 0x00, 0x08, 0x00][..], &ip].concat());
     assert_eq!(tcp(run(LinkType::ETHERNET, &frame)).vlan, None);
-    let frame = eth(
-        0x88A8,
-        &[&[0x00u8, 0x05, 0x81, 0x00, 0, 0, 0x08, 0x00][..], &ip].concat(),
-    );
+    let frame = eth(0x88A8, &[&[0x00u8, 0x05, 0x81, 0x00, 0, 0, 0x08, 0x00][..], &ip].concat());
     assert_eq!(tcp(run(LinkType::ETHERNET, &frame)).vlan, Some(5));
     // A tag cut short.
-    assert_eq!(
-        err_layer(run(LinkType::ETHERNET, &eth(0x8100, &[0, 1, 8]))),
-        ("vlan", true)
-    );
+    assert_eq!(err_layer(run(LinkType::ETHERNET, &eth(0x8100, &[0, 1, 8]))), ("vlan", true));
 }
 
 #[test]
 fn not_ip_ethertypes() {
     for ty in [0x0806u16, 0x88CC, 0x8847, 0x0040] {
-        assert_eq!(
-            skipped(run(LinkType::ETHERNET, &eth(ty, &[0; 40]))),
-            Skip::NotIp
-        );
+        assert_eq!(skipped(run(LinkType::ETHERNET, &eth(ty, &[0; 40]))), Skip::NotIp);
     }
 }
 
@@ -208,58 +188,30 @@ fn snaplen_cut_payload_is_counted_missing() {
         let ty = if ip[0] >> 4 == 4 { 0x0800 } else { 0x86DD };
         let frame = eth(ty, &ip);
         let t = tcp(run(LinkType::ETHERNET, &frame[..frame.len() - 4]));
-        assert_eq!(
-            (t.payload, t.payload_missing),
-            (&PAYLOAD[..PAYLOAD.len() - 4], 4)
-        );
-        let t = tcp(run(
-            LinkType::ETHERNET,
-            &frame[..frame.len() - PAYLOAD.len()],
-        ));
-        assert_eq!(
-            (t.payload.len(), t.payload_missing),
-            (0, PAYLOAD.len() as u32)
-        );
+        assert_eq!((t.payload, t.payload_missing), (&PAYLOAD[..PAYLOAD.len() - 4], 4));
+        let t = tcp(run(LinkType::ETHERNET, &frame[..frame.len() - PAYLOAD.len()]));
+        assert_eq!((t.payload.len(), t.payload_missing), (0, PAYLOAD.len() as u32));
     }
 }
 
 #[test]
 fn every_prefix_truncates_cleanly() {
     check_prefixes(LinkType::ETHERNET, &eth(0x0800, &v4_tcp(PAYLOAD)));
-    check_prefixes(
-        LinkType::ETHERNET,
-        &eth(0x86DD, &v6_exts(&[0, 43, 60, 44], &atomic_frag())),
-    );
+    check_prefixes(LinkType::ETHERNET, &eth(0x86DD, &v6_exts(&[0, 43, 60, 44], &atomic_frag())));
     check_prefixes(LinkType::RAW, &v4_tcp(PAYLOAD));
     check_prefixes(LinkType::LINUX_SLL, &sll(4, 1, 0x0800, &v4_tcp(PAYLOAD)));
-    check_prefixes(
-        LinkType::LINUX_SLL2,
-        &sll2(0x86DD, 7, 1, 0, &v6_tcp(PAYLOAD)),
-    );
-    check_prefixes(
-        LinkType::NULL,
-        &[&2u32.to_le_bytes()[..], &v4_tcp(PAYLOAD)].concat(),
-    );
+    check_prefixes(LinkType::LINUX_SLL2, &sll2(0x86DD, 7, 1, 0, &v6_tcp(PAYLOAD)));
+    check_prefixes(LinkType::NULL, &[&2u32.to_le_bytes()[..], &v4_tcp(PAYLOAD)].concat());
 }
 
 #[test]
 fn cut_inside_tcp_header_is_truncated_tcp() {
     let frame = eth(0x0800, &v4_tcp(PAYLOAD));
     for cut in [14 + 20, 14 + 20 + 10, 14 + 20 + 19, 14 + 20 + 25] {
-        assert_eq!(
-            err_layer(run(LinkType::ETHERNET, &frame[..cut])),
-            ("tcp", true),
-            "{cut}"
-        );
+        assert_eq!(err_layer(run(LinkType::ETHERNET, &frame[..cut])), ("tcp", true), "{cut}");
     }
-    assert_eq!(
-        err_layer(run(LinkType::ETHERNET, &frame[..14 + 12])),
-        ("ipv4", true)
-    );
-    assert_eq!(
-        err_layer(run(LinkType::ETHERNET, &frame[..13])),
-        ("ethernet", true)
-    );
+    assert_eq!(err_layer(run(LinkType::ETHERNET, &frame[..14 + 12])), ("ipv4", true));
+    assert_eq!(err_layer(run(LinkType::ETHERNET, &frame[..13])), ("ethernet", true));
 }
 
 #[test]
@@ -322,12 +274,7 @@ fn ipv4_options_are_skipped() {
 #[test]
 fn ipv4_fragments_are_skipped() {
     let ip = v4_tcp(PAYLOAD);
-    for (flags_off, want_frag) in [
-        (0x2000u16, true),
-        (0x0001, true),
-        (0x4000, false),
-        (0, false),
-    ] {
+    for (flags_off, want_frag) in [(0x2000u16, true), (0x0001, true), (0x4000, false), (0, false)] {
         let mut f = ip.clone();
         f[6..8].copy_from_slice(&flags_off.to_be_bytes());
         match run(LinkType::RAW, &f) {
@@ -379,10 +326,7 @@ fn ipv6_extension_headers() {
     let t = tcp(run(LinkType::RAW, &ip));
     assert_eq!((t.dst_port, t.payload, t.ip_id), (443, PAYLOAD, 0xABCDE));
     // Hop-by-hop anywhere but first is malformed.
-    assert_eq!(
-        err_layer(run(LinkType::RAW, &v6_exts(&[60, 0], &atomic_frag()))),
-        ("ipv6", false)
-    );
+    assert_eq!(err_layer(run(LinkType::RAW, &v6_exts(&[60, 0], &atomic_frag()))), ("ipv6", false));
     // An extension header running past the payload length lies; past the capture is a cut.
     let mut short = ip.clone();
     short[4..6].copy_from_slice(&12u16.to_be_bytes());
@@ -397,11 +341,7 @@ fn ipv6_atomic_fragment_is_not_a_fragment() {
     assert_eq!(t.payload, PAYLOAD);
     for word in [[0u8, 1], [0, 8], [0x12, 0x30]] {
         let ip = v6_exts(&[0, 44], &word);
-        assert_eq!(
-            skipped(run(LinkType::RAW, &ip)),
-            Skip::IpFragment,
-            "{word:?}"
-        );
+        assert_eq!(skipped(run(LinkType::RAW, &ip)), Skip::IpFragment, "{word:?}");
     }
     // A later fragment whose data does not parse as the header its next-header names.
     let mut ip = v6_exts(&[44], &[0, 8]);
@@ -425,37 +365,21 @@ fn ipv6_payload_length_lies() {
 #[test]
 fn other_transports_are_skipped() {
     let mut udp = Vec::new();
-    PacketBuilder::ipv4(SRC4, DST4, 9)
-        .udp(53, 53)
-        .write(&mut udp, b"x")
-        .unwrap();
+    PacketBuilder::ipv4(SRC4, DST4, 9).udp(53, 53).write(&mut udp, b"x").unwrap();
     assert_eq!(skipped(run(LinkType::RAW, &udp)), Skip::Udp);
     let mut icmp = Vec::new();
-    PacketBuilder::ipv4(SRC4, DST4, 9)
-        .icmpv4_echo_request(1, 1)
-        .write(&mut icmp, b"x")
-        .unwrap();
+    PacketBuilder::ipv4(SRC4, DST4, 9).icmpv4_echo_request(1, 1).write(&mut icmp, b"x").unwrap();
     assert_eq!(skipped(run(LinkType::RAW, &icmp)), Skip::Icmp);
     let mut icmp6 = Vec::new();
-    PacketBuilder::ipv6(SRC6, DST6, 9)
-        .icmpv6_echo_request(1, 1)
-        .write(&mut icmp6, b"x")
-        .unwrap();
+    PacketBuilder::ipv6(SRC6, DST6, 9).icmpv6_echo_request(1, 1).write(&mut icmp6, b"x").unwrap();
     assert_eq!(skipped(run(LinkType::RAW, &icmp6)), Skip::Icmp);
     for proto in [132u8, 50, 89] {
         let mut sctp = Vec::new();
-        PacketBuilder::ipv4(SRC4, DST4, 9)
-            .write(&mut sctp, proto.into(), &[0; 12])
-            .unwrap();
-        assert_eq!(
-            skipped(run(LinkType::RAW, &sctp)),
-            Skip::OtherTransport(proto)
-        );
+        PacketBuilder::ipv4(SRC4, DST4, 9).write(&mut sctp, proto.into(), &[0; 12]).unwrap();
+        assert_eq!(skipped(run(LinkType::RAW, &sctp)), Skip::OtherTransport(proto));
     }
     let mut none = Vec::new();
-    PacketBuilder::ipv6(SRC6, DST6, 9)
-        .write(&mut none, 59.into(), &[])
-        .unwrap();
+    PacketBuilder::ipv6(SRC6, DST6, 9).write(&mut none, 59.into(), &[]).unwrap();
     assert_eq!(skipped(run(LinkType::RAW, &none)), Skip::OtherTransport(59));
 }
 
@@ -469,14 +393,8 @@ fn raw_ip_link_types() {
     }
     assert_eq!(tcp(run(LinkType::IPV4, &v4_tcp(PAYLOAD))).ttl, 61);
     assert_eq!(tcp(run(LinkType::IPV6, &v6_tcp(PAYLOAD))).ttl, 63);
-    assert_eq!(
-        err_layer(run(LinkType::IPV4, &v6_tcp(PAYLOAD))),
-        ("ipv4", false)
-    );
-    assert_eq!(
-        err_layer(run(LinkType::IPV6, &v4_tcp(PAYLOAD))),
-        ("ipv6", false)
-    );
+    assert_eq!(err_layer(run(LinkType::IPV4, &v6_tcp(PAYLOAD))), ("ipv4", false));
+    assert_eq!(err_layer(run(LinkType::IPV6, &v4_tcp(PAYLOAD))), ("ipv6", false));
 }
 
 #[test]
@@ -487,11 +405,7 @@ fn bsd_null_both_byte_orders_and_loop() {
         let ip = if fam == 2 { &v4 } else { &v6 };
         for bytes in [fam.to_le_bytes(), fam.to_be_bytes()] {
             let frame = [&bytes[..], ip].concat();
-            assert_eq!(
-                tcp(run(LinkType::NULL, &frame)).payload,
-                PAYLOAD,
-                "{fam} {bytes:?}"
-            );
+            assert_eq!(tcp(run(LinkType::NULL, &frame)).payload, PAYLOAD, "{fam} {bytes:?}");
         }
         let frame = [&fam.to_be_bytes()[..], ip].concat();
         assert_eq!(tcp(run(LinkType::LOOP, &frame)).payload, PAYLOAD, "{fam}");
@@ -505,23 +419,12 @@ fn bsd_null_both_byte_orders_and_loop() {
 }
 
 fn sll(packet_type: u16, arphrd: u16, proto: u16, body: &[u8]) -> Vec<u8> {
-    let head = [
-        &packet_type.to_be_bytes()[..],
-        &arphrd.to_be_bytes(),
-        &[0, 6],
-        &MAC_A,
-        &[0, 0],
-    ];
+    let head = [&packet_type.to_be_bytes()[..], &arphrd.to_be_bytes(), &[0, 6], &MAC_A, &[0, 0]];
     [&head.concat()[..], &proto.to_be_bytes(), body].concat()
 }
 
 fn sll2(proto: u16, ifindex: u32, arphrd: u16, packet_type: u8, body: &[u8]) -> Vec<u8> {
-    let head = [
-        &proto.to_be_bytes()[..],
-        &[0, 0],
-        &ifindex.to_be_bytes(),
-        &arphrd.to_be_bytes(),
-    ];
+    let head = [&proto.to_be_bytes()[..], &[0, 0], &ifindex.to_be_bytes(), &arphrd.to_be_bytes()];
     [&head.concat()[..], &[packet_type, 6], &MAC_A, &[0, 0], body].concat()
 }
 
@@ -529,13 +432,7 @@ fn sll2(proto: u16, ifindex: u32, arphrd: u16, packet_type: u8, body: &[u8]) -> 
 fn linux_sll() {
     let frame = sll(4, 1, 0x0800, &v4_tcp(PAYLOAD));
     let t = tcp(run(LinkType::LINUX_SLL, &frame));
-    assert_eq!(
-        t.sll,
-        Some(SllMeta {
-            packet_type: 4,
-            ifindex: None
-        })
-    );
+    assert_eq!(t.sll, Some(SllMeta { packet_type: 4, ifindex: None }));
     assert_eq!(t.payload, PAYLOAD);
     // Loopback carries IP whatever the protocol field says.
     let frame = sll(0, 772, 0, &v6_tcp(PAYLOAD));
@@ -543,22 +440,10 @@ fn linux_sll() {
     assert_eq!(t.ip_id, 0xABCDE);
     // libpcap re-inserts a stripped VLAN tag.
     let tagged = [&[0u8, 9, 0x08, 0x00][..], &v4_tcp(PAYLOAD)].concat();
-    assert_eq!(
-        tcp(run(LinkType::LINUX_SLL, &sll(0, 1, 0x8100, &tagged))).vlan,
-        Some(9)
-    );
-    assert_eq!(
-        skipped(run(LinkType::LINUX_SLL, &sll(0, 1, 0x0806, &[0; 28]))),
-        Skip::NotIp
-    );
-    assert_eq!(
-        skipped(run(LinkType::LINUX_SLL, &sll(0, 824, 0x0800, &[0x45; 28]))),
-        Skip::NotIp
-    );
-    assert_eq!(
-        skipped(run(LinkType::LINUX_SLL, &sll(0, 772, 0, &[0x10; 28]))),
-        Skip::NotIp
-    );
+    assert_eq!(tcp(run(LinkType::LINUX_SLL, &sll(0, 1, 0x8100, &tagged))).vlan, Some(9));
+    assert_eq!(skipped(run(LinkType::LINUX_SLL, &sll(0, 1, 0x0806, &[0; 28]))), Skip::NotIp);
+    assert_eq!(skipped(run(LinkType::LINUX_SLL, &sll(0, 824, 0x0800, &[0x45; 28]))), Skip::NotIp);
+    assert_eq!(skipped(run(LinkType::LINUX_SLL, &sll(0, 772, 0, &[0x10; 28]))), Skip::NotIp);
     assert_eq!(err_layer(run(LinkType::LINUX_SLL, &[0; 15])), ("sll", true));
 }
 
@@ -566,26 +451,14 @@ fn linux_sll() {
 fn linux_sll2() {
     let frame = sll2(0x0800, 0x0102_0304, 1, 4, &v4_tcp(PAYLOAD));
     let t = tcp(run(LinkType::LINUX_SLL2, &frame));
-    assert_eq!(
-        t.sll,
-        Some(SllMeta {
-            packet_type: 4,
-            ifindex: Some(0x0102_0304)
-        })
-    );
+    assert_eq!(t.sll, Some(SllMeta { packet_type: 4, ifindex: Some(0x0102_0304) }));
     assert_eq!(t.payload, PAYLOAD);
     // WireGuard/tun interfaces have no link header (ARPHRD_NONE).
     let frame = sll2(0, 3, 0xFFFE, 0, &v6_tcp(PAYLOAD));
     let t = tcp(run(LinkType::LINUX_SLL2, &frame));
     assert_eq!(t.sll.and_then(|s| s.ifindex), Some(3));
-    assert_eq!(
-        skipped(run(LinkType::LINUX_SLL2, &sll2(0x0806, 3, 1, 0, &[0; 28]))),
-        Skip::NotIp
-    );
-    assert_eq!(
-        err_layer(run(LinkType::LINUX_SLL2, &[0; 19])),
-        ("sll2", true)
-    );
+    assert_eq!(skipped(run(LinkType::LINUX_SLL2, &sll2(0x0806, 3, 1, 0, &[0; 28]))), Skip::NotIp);
+    assert_eq!(err_layer(run(LinkType::LINUX_SLL2, &[0; 19])), ("sll2", true));
 }
 
 /// NFLOG with a packet-header TLV, a prefix TLV needing padding, then the payload TLV.
@@ -601,13 +474,7 @@ fn nflog(family: u8, le: bool, ip: &[u8]) -> Vec<u8> {
         t.resize(t.len().next_multiple_of(4), 0);
         t
     };
-    [
-        vec![family, 0, 0, 1],
-        tlv(1, &[8, 0, 3, 0]),
-        tlv(10, b"drop\0"),
-        tlv(9, ip),
-    ]
-    .concat()
+    [vec![family, 0, 0, 1], tlv(1, &[8, 0, 3, 0]), tlv(10, b"drop\0"), tlv(9, ip)].concat()
 }
 
 #[test]
@@ -640,14 +507,8 @@ fn linux_nflog() {
 
 #[test]
 fn unsupported_link_type_and_error_text() {
-    assert_eq!(
-        run(LinkType(147), &[0; 40]).unwrap_err(),
-        DecodeError::UnsupportedLinkType(147)
-    );
-    assert_eq!(
-        DecodeError::Truncated { layer: "tcp" }.to_string(),
-        "tcp header truncated"
-    );
+    assert_eq!(run(LinkType(147), &[0; 40]).unwrap_err(), DecodeError::UnsupportedLinkType(147));
+    assert_eq!(DecodeError::Truncated { layer: "tcp" }.to_string(), "tcp header truncated");
     let e = run(LinkType::RAW, &[0x50; 40]).unwrap_err();
     assert_eq!(e.to_string(), "malformed ip header: version 5");
 }

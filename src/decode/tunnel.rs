@@ -107,10 +107,7 @@ pub(super) fn gre<'a>(ctx: &mut Ctx, seg: Segment<'a>) -> Res<'a> {
     if fl & (GRE_VERSION | GRE_ROUTING) != 0 {
         return GRE_NOT_OPENED;
     }
-    let words = [GRE_CSUM, GRE_KEY, GRE_SEQ]
-        .iter()
-        .filter(|&&bit| fl & bit != 0)
-        .count();
+    let words = [GRE_CSUM, GRE_KEY, GRE_SEQ].iter().filter(|&&bit| fl & bit != 0).count();
     let hl = 4 + 4 * words;
     seg.need(hl, L)?;
     let inner = seg.skip(hl);
@@ -145,10 +142,7 @@ fn erspan<'a>(ctx: &mut Ctx, seg: Segment<'a>, version: u8) -> Res<'a> {
     };
     let found = (w0 >> 12) as u8;
     if found != version {
-        return Err(malformed(
-            L,
-            format_args!("version {found}, GRE type says {version}"),
-        ));
+        return Err(malformed(L, format_args!("version {found}, GRE type says {version}")));
     }
     let session = w1 & 0x03FF;
     if version == 1 {

@@ -250,7 +250,9 @@ impl Flow {
                     swapped = !swapped;
                 }
             }
-            Chunk::Gap(len) => classifier.gap(if swapped { dir.flip() } else { dir }, u64::from(len)),
+            Chunk::Gap(len) => {
+                classifier.gap(if swapped { dir.flip() } else { dir }, u64::from(len))
+            }
         };
         if !pkt.payload.is_empty() || pkt.flags.has(TcpFlags::SYN) {
             // A payload cut by snaplen is delivered as captured, then the rest as a gap.
@@ -266,6 +268,7 @@ impl Flow {
         }
         if pkt.flags.has(TcpFlags::FIN) {
             dirs[dir.index()].fin = true;
+            reasm[dir.index()].fin(pkt.seq, pkt.payload.len() + pkt.payload_missing as usize);
         }
         if swapped {
             std::mem::swap(client, server);
@@ -317,7 +320,9 @@ impl Flow {
 fn signature(pkt: &TcpPacket<'_>) -> u64 {
     let mut h = u64::from(pkt.seq);
     h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(pkt.ack);
-    h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (pkt.payload.len() as u64) << 8 ^ u64::from(pkt.flags.0);
+    h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ (pkt.payload.len() as u64) << 8
+        ^ u64::from(pkt.flags.0);
     h.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(pkt.ip_id)
 }
 
@@ -448,7 +453,10 @@ impl FlowTable {
     pub fn buffered_bytes(&self) -> usize {
         self.flows
             .values()
-            .map(|f| f.classifier.buffered() + f.reasm.iter().map(|r| r.stats().pending_bytes).sum::<usize>())
+            .map(|f| {
+                f.classifier.buffered()
+                    + f.reasm.iter().map(|r| r.stats().pending_bytes).sum::<usize>()
+            })
             .sum()
     }
 }

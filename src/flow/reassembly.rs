@@ -43,8 +43,8 @@ pub struct ReassemblyStats {
     pub retransmitted_bytes: u64,
     /// Times a copy of pending bytes differed from the pending copy (the first copy was kept).
     pub overlap_conflicts: u32,
-    /// Segments or FINs ignored, or cut short, for lying more than 1 GiB from the position, before
-    /// an accepted FIN's position is contradicted by data already seen, or after the FIN.
+    /// Garbage ignored: segments more than 1 GiB from the position or reaching past an accepted
+    /// FIN (cut there), and FINs that are that far off or would end the stream before data seen.
     pub out_of_window: u32,
     /// Captured bytes thrown away unread: over the pending cap, or pending at `stop_buffering`.
     pub dropped_bytes: u64,
@@ -137,7 +137,8 @@ impl Reassembler {
             let len = u32::try_from(payload_len).ok().filter(|&l| l <= WINDOW)?;
             u64::try_from(start + i64::from(len)).ok()
         });
-        let seen_end = self.pending.last_key_value().map_or(self.next, |(&s, b)| s + b.len() as u64);
+        let seen_end =
+            self.pending.last_key_value().map_or(self.next, |(&s, b)| s + b.len() as u64);
         match end {
             Some(end) if end >= seen_end => {
                 self.fin_at = Some(self.fin_at.map_or(end, |f| f.min(end)));
@@ -156,11 +157,11 @@ impl Reassembler {
         let Some(ack) = self.offset_of(base, ack).and_then(|a| u64::try_from(a).ok()) else {
             return;
         };
+        // Pending data starts before the FIN, so an ACK of the FIN's own sequence number never
+        // reaches past `known`.
         let Some(known) = self.pending.keys().next().copied().or(self.fin_at) else {
             return;
         };
-        // Past the FIN, the ACK counts the FIN itself, not data.
-        let ack = self.fin_at.map_or(ack, |f| ack.min(f));
         if ack > self.next {
             self.gap_to(ack.min(known), sink);
             self.drain(sink);
@@ -263,7 +264,7 @@ impl Reassembler {
         let (&piece_start, piece) = self.pending.range(..=pos).next_back()?;
         let old = piece.get(usize::try_from(pos - piece_start).ok()?..)?;
         let n = old.len().min(new.len());
-        if n == 0 || true {
+        if n == 0 {
             return None;
         }
         if old[..n] != new[..n] {
@@ -314,7 +315,8 @@ impl Reassembler {
             let piece = entry.remove();
             self.stats.pending_bytes -= piece.len();
             // Pieces never start before the position; if one did, its head is a duplicate.
-            let skip = usize::try_from(self.next - start).map_or(piece.len(), |s| s.min(piece.len()));
+            let skip =
+                usize::try_from(self.next - start).map_or(piece.len(), |s| s.min(piece.len()));
             self.stats.retransmitted_bytes += skip as u64;
             self.deliver(&piece[skip..], sink);
         }

@@ -2,7 +2,7 @@
 //! that internal refactors never change the contract. Documented in README.md.
 
 use super::{protocol_of, Summary};
-use crate::analyze::{AnalyzedFlow, Analysis, InputReport};
+use crate::analyze::{Analysis, AnalyzedFlow, InputReport};
 use crate::capture::Format;
 use crate::classify::Classification;
 use crate::decode::Tunnel;
@@ -179,9 +179,18 @@ fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
         Classification::H2c { request, via_upgrade } => (
             Some(HttpDto {
                 version: "2",
-                method: request.as_ref().and_then(|q| q.method.clone()).or_else(|| via_upgrade.as_ref().map(|u| u.method.clone())),
-                path: request.as_ref().and_then(|q| q.path.clone()).or_else(|| via_upgrade.as_ref().map(|u| u.path.clone())),
-                host: request.as_ref().and_then(|q| q.authority.clone()).or_else(|| via_upgrade.as_ref().and_then(|u| u.host.clone())),
+                method: request
+                    .as_ref()
+                    .and_then(|q| q.method.clone())
+                    .or_else(|| via_upgrade.as_ref().map(|u| u.method.clone())),
+                path: request
+                    .as_ref()
+                    .and_then(|q| q.path.clone())
+                    .or_else(|| via_upgrade.as_ref().map(|u| u.path.clone())),
+                host: request
+                    .as_ref()
+                    .and_then(|q| q.authority.clone())
+                    .or_else(|| via_upgrade.as_ref().and_then(|u| u.host.clone())),
                 status: None,
                 grpc: request.as_ref().is_some_and(|q| q.is_grpc()),
                 upgrade: via_upgrade.as_ref().and_then(|u| u.upgrade.clone()),
@@ -190,12 +199,18 @@ fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
         ),
         Classification::Tls { preamble: Some(p), .. } => (
             None,
-            Some(UpgradeDto { from: p.protocol.clone(), evidence: p.evidence.clone(), plaintext_bytes: p.bytes[0] + p.bytes[1] }),
+            Some(UpgradeDto {
+                from: p.protocol.clone(),
+                evidence: p.evidence.clone(),
+                plaintext_bytes: p.bytes[0] + p.bytes[1],
+            }),
         ),
         _ => (None, None),
     };
     let tls = match &r.classification {
-        Classification::Tls { facts, .. } => Some(super::tls_dto::tls_dto(facts, f.client_certificate)),
+        Classification::Tls { facts, .. } => {
+            Some(super::tls_dto::tls_dto(facts, f.client_certificate))
+        }
         _ => None,
     };
     FlowDto {
@@ -229,7 +244,9 @@ fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
             Tunnel::Vxlan { vni } => TunnelDto { kind: "vxlan", vni: Some(vni) },
             Tunnel::Geneve { vni } => TunnelDto { kind: "geneve", vni: Some(vni) },
             Tunnel::Gre => TunnelDto { kind: "gre", vni: None },
-            Tunnel::Erspan { session } => TunnelDto { kind: "erspan", vni: Some(u32::from(session)) },
+            Tunnel::Erspan { session } => {
+                TunnelDto { kind: "erspan", vni: Some(u32::from(session)) }
+            }
             Tunnel::IpInIp => TunnelDto { kind: "ip-in-ip", vni: None },
         }),
         vlan: r.vlan,

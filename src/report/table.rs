@@ -2,7 +2,7 @@
 //! and the inputs' warnings.
 
 use super::{protocol_of, Summary};
-use crate::analyze::{AnalyzedFlow, Analysis, Hop};
+use crate::analyze::{Analysis, AnalyzedFlow, Hop};
 use crate::classify::Classification;
 use crate::verdict::Verdict;
 use std::io::{self, Write};
@@ -41,7 +41,8 @@ impl Style {
     }
 }
 
-const HEADERS: [&str; 8] = ["CLIENT", "SERVER", "PROTO", "VERDICT", "TLS", "SNI", "ALPN", "EVIDENCE"];
+const HEADERS: [&str; 8] =
+    ["CLIENT", "SERVER", "PROTO", "VERDICT", "TLS", "SNI", "ALPN", "EVIDENCE"];
 
 pub fn write(out: &mut dyn Write, analysis: &Analysis, style: Style) -> io::Result<()> {
     let mut flows: Vec<&AnalyzedFlow> = analysis.flows.iter().collect();
@@ -56,7 +57,8 @@ pub fn write(out: &mut dyn Write, analysis: &Analysis, style: Style) -> io::Resu
         }
     }
     if !rows.is_empty() {
-        let header: Vec<String> = HEADERS.iter().zip(widths).map(|(h, w)| format!("{h:<w$}")).collect();
+        let header: Vec<String> =
+            HEADERS.iter().zip(widths).map(|(h, w)| format!("{h:<w$}")).collect();
         writeln!(out, "{}", style.bold(header.join("  ").trim_end()))?;
     }
     for (r, f) in rows.iter().zip(&flows) {
@@ -107,19 +109,20 @@ fn write_summary(out: &mut dyn Write, analysis: &Analysis, style: Style) -> io::
     let s = Summary::of(analysis);
     writeln!(out)?;
     let noun = if s.flows == 1 { "flow" } else { "flows" };
-    let parts: Vec<String> = s
-        .verdicts
-        .iter()
-        .map(|(v, n)| style.paint(&format!("{n} {v}"), *v))
-        .collect();
+    let parts: Vec<String> =
+        s.verdicts.iter().map(|(v, n)| style.paint(&format!("{n} {v}"), *v)).collect();
     if parts.is_empty() {
         writeln!(out, "{} TCP {noun}", s.flows)?;
     } else {
         writeln!(out, "{} TCP {noun}: {}", s.flows, parts.join(", "))?;
     }
     if s.network_not_mtls > 0 {
-        writeln!(out, "{} network {} not mTLS (local hops excluded)", s.network_not_mtls,
-            if s.network_not_mtls == 1 { "flow is" } else { "flows are" })?;
+        writeln!(
+            out,
+            "{} network {} not mTLS (local hops excluded)",
+            s.network_not_mtls,
+            if s.network_not_mtls == 1 { "flow is" } else { "flows are" }
+        )?;
     }
     Ok(())
 }

@@ -85,7 +85,9 @@ pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>) -> TlsDto {
         offered_versions: ch
             .map(|c| c.supported_versions.iter().filter_map(|v| version_word(*v)).collect())
             .unwrap_or_default(),
-        cipher: sh.map(|s| s.cipher_name.map_or_else(|| format!("0x{:04x}", s.cipher_suite), str::to_string)),
+        cipher: sh.map(|s| {
+            s.cipher_name.map_or_else(|| format!("0x{:04x}", s.cipher_suite), str::to_string)
+        }),
         client_certificate: cert.unwrap_or(ClientCert::Unknown).as_str(),
         resumed: resumption(f).is_some(),
         resumption: resumption(f),
@@ -113,7 +115,8 @@ fn resumption(f: &TlsFacts) -> Option<&'static str> {
     if f.server_hello.as_ref().is_some_and(|s| s.psk_accepted) {
         Some("psk")
     } else if f.abbreviated {
-        let ticket = f.client_hello.as_ref().is_some_and(|c| c.session_ticket.is_some_and(|t| t > 0));
+        let ticket =
+            f.client_hello.as_ref().is_some_and(|c| c.session_ticket.is_some_and(|t| t > 0));
         Some(if ticket { "ticket" } else { "session-id" })
     } else {
         None

@@ -175,7 +175,9 @@ pub fn judge(flow: &FlowRecord) -> (Judgement, Option<ClientCert>) {
         Classification::Http1 { request, response, midstream } => {
             (judge_http1(request.as_ref(), response.as_ref(), *midstream), None)
         }
-        Classification::H2c { request, via_upgrade } => (judge_h2c(request.as_ref(), via_upgrade.as_ref()), None),
+        Classification::H2c { request, via_upgrade } => {
+            (judge_h2c(request.as_ref(), via_upgrade.as_ref()), None)
+        }
         Classification::Other(info) => (judge_other(info), None),
     };
     if flow.dirs.iter().any(|d| d.missing_bytes > 0) {
@@ -197,7 +199,11 @@ fn judge_empty(flow: &FlowRecord) -> Judgement {
     Judgement::new(Verdict::NoPayload, format!("{what} carried no payload in either direction"))
 }
 
-fn judge_http1(request: Option<&Request>, response: Option<&Response>, midstream: bool) -> Judgement {
+fn judge_http1(
+    request: Option<&Request>,
+    response: Option<&Response>,
+    midstream: bool,
+) -> Judgement {
     let mut evidence = match (request, response) {
         (Some(r), _) => {
             let host = r.host.as_deref().map(|h| format!(" (Host: {h})")).unwrap_or_default();
@@ -242,7 +248,9 @@ fn judge_other(info: &OtherInfo) -> Judgement {
         ),
         OtherKind::EncryptedNonTls => Judgement::new(
             Verdict::Opaque,
-            format!("{who} sent a {name}banner; the protocol encrypts after key exchange, not with TLS"),
+            format!(
+                "{who} sent a {name}banner; the protocol encrypts after key exchange, not with TLS"
+            ),
         ),
         OtherKind::Opaque => Judgement::new(
             Verdict::Opaque,

@@ -27,10 +27,7 @@ use super::{ClientCert, FlowContext, Judgement, Proof, Verdict};
 pub fn judge(facts: &TlsFacts, ctx: &FlowContext) -> (Judgement, ClientCert) {
     let (mut j, cc) = decide(facts, ctx);
     let mut w = warnings(facts, ctx);
-    let pha = facts
-        .client_hello
-        .as_ref()
-        .is_some_and(|c| c.post_handshake_auth);
+    let pha = facts.client_hello.as_ref().is_some_and(|c| c.post_handshake_auth);
     if j.verdict != Verdict::Mtls && facts.is_tls13() && pha {
         w.push("client offered post-handshake authentication: a later certificate request would be encrypted".into());
     }
@@ -57,11 +54,7 @@ fn decide(f: &TlsFacts, ctx: &FlowContext) -> (Judgement, ClientCert) {
         return unknown("no TLS records were seen");
     }
     if let Some(a) = f.alerts.iter().find(|a| a.is_fatal()) {
-        return verdict(
-            Verdict::HandshakeFailed,
-            alert_evidence(f, a),
-            client_cert(f),
-        );
+        return verdict(Verdict::HandshakeFailed, alert_evidence(f, a), client_cert(f));
     }
     if let Some(sh) = f.server_hello.as_ref().filter(|sh| sh.null_cipher) {
         let (auth, cc) = null_auth(f);
@@ -77,11 +70,9 @@ fn decide(f: &TlsFacts, ctx: &FlowContext) -> (Judgement, ClientCert) {
     }
     match f.version() {
         Some(Version::TLS13) if f.server_hello.is_some() => tls13(f, ctx),
-        Some(Version::TLS13) => incomplete(
-            f,
-            ctx,
-            "the server's ServerHello after its HelloRetryRequest",
-        ),
+        Some(Version::TLS13) => {
+            incomplete(f, ctx, "the server's ServerHello after its HelloRetryRequest")
+        }
         Some(_) => tls12(f, ctx),
         None => incomplete(f, ctx, "ServerHello"),
     }
@@ -114,11 +105,7 @@ fn capture_shape(f: &TlsFacts) -> Option<String> {
 
 fn last_message(f: &TlsFacts) -> String {
     match f.messages.last() {
-        Some(m) => format!(
-            "last message seen: {} from {}",
-            m,
-            m.dir.map_or("?", Dir::sender)
-        ),
+        Some(m) => format!("last message seen: {} from {}", m, m.dir.map_or("?", Dir::sender)),
         None => "no handshake message seen".into(),
     }
 }
@@ -142,10 +129,7 @@ fn incomplete(f: &TlsFacts, ctx: &FlowContext, missing: &str) -> (Judgement, Cli
             client_cert(f),
         );
     }
-    unknown(format!(
-        "capture ended before {missing}{}; {last}",
-        gap_note(f)
-    ))
+    unknown(format!("capture ended before {missing}{}; {last}", gap_note(f)))
 }
 
 fn tls12(f: &TlsFacts, ctx: &FlowContext) -> (Judgement, ClientCert) {
@@ -160,18 +144,9 @@ fn tls12(f: &TlsFacts, ctx: &FlowContext) -> (Judgement, ClientCert) {
             return incomplete(f, ctx, "the resumed handshake completed");
         }
         // A client offering a ticket may also send a session id that the server echoes.
-        let ticket = f
-            .client_hello
-            .as_ref()
-            .is_some_and(|c| c.session_ticket.unwrap_or(0) > 0);
-        let how = if ticket || !sh.session_id_echoed {
-            "session ticket"
-        } else {
-            "session id"
-        };
-        return unknown(format!(
-            "{v} session resumption by {how}: no certificates on the wire"
-        ));
+        let ticket = f.client_hello.as_ref().is_some_and(|c| c.session_ticket.unwrap_or(0) > 0);
+        let how = if ticket || !sh.session_id_echoed { "session ticket" } else { "session id" };
+        return unknown(format!("{v} session resumption by {how}: no certificates on the wire"));
     }
     if !complete {
         return incomplete(f, ctx, "both sides sent ChangeCipherSpec and Finished");
@@ -188,14 +163,10 @@ fn tls12(f: &TlsFacts, ctx: &FlowContext) -> (Judgement, ClientCert) {
         ));
     }
     if f.client.gap_in_handshake && f.client_certs.is_none() {
-        return unknown(format!(
-            "a capture gap hid the client's {v} handshake messages"
-        ));
+        return unknown(format!("a capture gap hid the client's {v} handshake messages"));
     }
     if f.server.gap_in_handshake && f.certificate_request.is_none() {
-        return unknown(format!(
-            "a capture gap hid the server's {v} handshake messages"
-        ));
+        return unknown(format!("a capture gap hid the server's {v} handshake messages"));
     }
     match (&f.certificate_request, &f.client_certs) {
         (None, None) => verdict(
@@ -232,11 +203,7 @@ fn client_cert_sentence(f: &TlsFacts) -> String {
     } else {
         format!("Certificate ({} bytes, not parsed)", c.message_len)
     };
-    let cv = if f.certificate_verify {
-        " and CertificateVerify"
-    } else {
-        ""
-    };
+    let cv = if f.certificate_verify { " and CertificateVerify" } else { "" };
     format!("client sent {what}{cv} after CertificateRequest")
 }
 
@@ -245,14 +212,10 @@ fn null_auth(f: &TlsFacts) -> (String, ClientCert) {
     match client_cert(f) {
         ClientCert::Sent => (client_cert_sentence(f), ClientCert::Sent),
         ClientCert::Empty => ("the client sent no certificate".into(), ClientCert::Empty),
-        ClientCert::NotRequested => (
-            "the client was not asked for a certificate".into(),
-            ClientCert::NotRequested,
-        ),
-        ClientCert::Unknown => (
-            "client authentication not visible".into(),
-            ClientCert::Unknown,
-        ),
+        ClientCert::NotRequested => {
+            ("the client was not asked for a certificate".into(), ClientCert::NotRequested)
+        }
+        ClientCert::Unknown => ("client authentication not visible".into(), ClientCert::Unknown),
     }
 }
 
@@ -392,13 +355,8 @@ fn server_rejected(f: &TlsFacts, ctx: &FlowContext, alert_len: Option<u16>) -> O
         .filter(|r| r.content_type.0 == 23)
         .nth(usize::from(flight.records) - 1)?;
     let end = last.offset + 5 + u64::from(last.len);
-    let after: Vec<u16> = f
-        .server
-        .encrypted_records
-        .iter()
-        .filter(|r| r.peer_bytes >= end)
-        .map(|r| r.len)
-        .collect();
+    let after: Vec<u16> =
+        f.server.encrypted_records.iter().filter(|r| r.peer_bytes >= end).map(|r| r.len).collect();
     if after.len() != 1 || Some(after[0]) != alert_len {
         return None;
     }
@@ -420,10 +378,7 @@ fn warnings(f: &TlsFacts, ctx: &FlowContext) -> Vec<String> {
         w.push(format!("negotiated {v}, deprecated (RFC 8996)"));
     }
     if let Some(sh) = f.server_hello.as_ref().filter(|sh| sh.compression != 0) {
-        w.push(format!(
-            "TLS compression method {} negotiated (CRIME)",
-            sh.compression
-        ));
+        w.push(format!("TLS compression method {} negotiated (CRIME)", sh.compression));
     }
     for n in &f.notes {
         w.push(match n {
@@ -446,26 +401,14 @@ fn warnings(f: &TlsFacts, ctx: &FlowContext) -> Vec<String> {
     }
     for (dir, d) in [(Dir::ToServer, &f.client), (Dir::ToClient, &f.server)] {
         if d.buffer_capped {
-            w.push(format!(
-                "{dir}: a handshake message over the buffer cap was skipped unparsed"
-            ));
+            w.push(format!("{dir}: a handshake message over the buffer cap was skipped unparsed"));
         }
         if d.gap_bytes > 0 || ctx.gaps[dir.index()] {
-            let during = if d.gap_in_handshake {
-                " during the handshake"
-            } else {
-                ""
-            };
-            w.push(format!(
-                "{dir}: capture gap ({} bytes lost){during}",
-                d.gap_bytes
-            ));
+            let during = if d.gap_in_handshake { " during the handshake" } else { "" };
+            w.push(format!("{dir}: capture gap ({} bytes lost){during}", d.gap_bytes));
         }
         if let Some(e) = d.error {
-            let at = d
-                .error_offset
-                .map(|o| format!(" at byte {o}"))
-                .unwrap_or_default();
+            let at = d.error_offset.map(|o| format!(" at byte {o}")).unwrap_or_default();
             w.push(format!("{dir}: reading stopped{at}: {e}"));
         }
     }
@@ -504,11 +447,7 @@ mod tests {
         });
         f.finished_record_len = Some(53);
         f.aead_tag_len = Some(16);
-        f.tls13_client_flight = Some(Tls13Flight {
-            reading: flight,
-            records,
-            bytes,
-        });
+        f.tls13_client_flight = Some(Tls13Flight { reading: flight, records, bytes });
         f.client.encrypted_records = vec![enc(53, 300, 2000)];
         f.server.encrypted_records = vec![enc(23, 130, 250), enc(300, 160, 400)];
         f
@@ -518,18 +457,12 @@ mod tests {
     fn tls13_readings_map_to_verdicts() {
         let ctx = FlowContext::default();
         let (j, cc) = judge(&tls13(FlightReading::FinishedOnly, 1, 53), &ctx);
-        assert_eq!(
-            (j.verdict, cc),
-            (Verdict::TlsServerAuth, ClientCert::NotRequested)
-        );
+        assert_eq!((j.verdict, cc), (Verdict::TlsServerAuth, ClientCert::NotRequested));
         assert_eq!(
             j.evidence,
             "client's encrypted flight was Finished only (53 bytes): no certificate requested"
         );
-        let (j, cc) = judge(
-            &tls13(FlightReading::Certificate { bytes: 900 }, 3, 1011),
-            &ctx,
-        );
+        let (j, cc) = judge(&tls13(FlightReading::Certificate { bytes: 900 }, 3, 1011), &ctx);
         assert_eq!(
             (j.verdict, j.proof, cc),
             (Verdict::Mtls, Some(Proof::Inferred), ClientCert::Sent)
@@ -548,29 +481,16 @@ mod tests {
             sh.psk_accepted = true;
         }
         let (j, cc) = judge(&f, &FlowContext::default());
-        assert_eq!(
-            (j.verdict, cc),
-            (Verdict::TlsUnknownAuth, ClientCert::Unknown)
-        );
-        assert_eq!(
-            j.evidence,
-            "TLS 1.3 PSK resumption: no certificates on the wire"
-        );
+        assert_eq!((j.verdict, cc), (Verdict::TlsUnknownAuth, ClientCert::Unknown));
+        assert_eq!(j.evidence, "TLS 1.3 PSK resumption: no certificates on the wire");
     }
 
     #[test]
     fn fatal_alert_names_itself_and_context() {
         let mut f = tls13(FlightReading::Pending, 0, 0);
-        f.server_hello = Some(ServerHelloFacts {
-            version: Version::TLS12,
-            ..Default::default()
-        });
+        f.server_hello = Some(ServerHelloFacts { version: Version::TLS12, ..Default::default() });
         f.certificate_request = Some(Default::default());
-        f.client_certs = Some(CertChain {
-            message_len: 3,
-            parsed: true,
-            ..Default::default()
-        });
+        f.client_certs = Some(CertChain { message_len: 3, parsed: true, ..Default::default() });
         f.alerts.push(Alert {
             dir: Some(Dir::ToClient),
             level: 2,
@@ -578,10 +498,7 @@ mod tests {
             ..Default::default()
         });
         let (j, cc) = judge(&f, &FlowContext::default());
-        assert_eq!(
-            (j.verdict, cc),
-            (Verdict::HandshakeFailed, ClientCert::Empty)
-        );
+        assert_eq!((j.verdict, cc), (Verdict::HandshakeFailed, ClientCert::Empty));
         assert_eq!(
             j.evidence,
             "server sent fatal alert handshake_failure (40) after client's empty Certificate"
@@ -594,15 +511,9 @@ mod tests {
         f.client.bytes = 300;
         f.server.bytes = 1000;
         f.client.records.handshake = 1;
-        f.server_hello = Some(ServerHelloFacts {
-            version: Version::TLS12,
-            ..Default::default()
-        });
+        f.server_hello = Some(ServerHelloFacts { version: Version::TLS12, ..Default::default() });
         let open = FlowContext::default();
-        let closed = FlowContext {
-            closed: true,
-            ..Default::default()
-        };
+        let closed = FlowContext { closed: true, ..Default::default() };
         assert_eq!(judge(&f, &open).0.verdict, Verdict::TlsUnknownAuth);
         assert_eq!(judge(&f, &closed).0.verdict, Verdict::HandshakeFailed);
     }
@@ -610,9 +521,6 @@ mod tests {
     #[test]
     fn nothing_seen_is_unknown() {
         let (j, cc) = judge(&TlsFacts::default(), &FlowContext::default());
-        assert_eq!(
-            (j.verdict, cc),
-            (Verdict::TlsUnknownAuth, ClientCert::Unknown)
-        );
+        assert_eq!((j.verdict, cc), (Verdict::TlsUnknownAuth, ClientCert::Unknown));
     }
 }

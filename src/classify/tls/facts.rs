@@ -258,10 +258,7 @@ impl CertChain {
     }
 
     pub fn summary(&self) -> CertSummary {
-        CertSummary {
-            count: self.count,
-            bytes: self.message_len,
-        }
+        CertSummary { count: self.count, bytes: self.message_len }
     }
 }
 
@@ -613,10 +610,9 @@ pub fn group_name(g: u16) -> String {
         25 => "secp521r1".into(),
         29 => "x25519".into(),
         30 => "x448".into(),
-        0x0100..=0x0104 => format!(
-            "ffdhe{}",
-            [2048, 3072, 4096, 6144, 8192][usize::from(g - 0x100)]
-        ),
+        0x0100..=0x0104 => {
+            format!("ffdhe{}", [2048, 3072, 4096, 6144, 8192][usize::from(g - 0x100)])
+        }
         0x11ec => "X25519MLKEM768".into(),
         0x11eb => "SecP256r1MLKEM768".into(),
         0x6399 => "X25519Kyber768Draft00".into(),

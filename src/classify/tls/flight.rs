@@ -128,18 +128,12 @@ mod tests {
 
     #[test]
     fn ccm8_and_sha384() {
-        assert_eq!(
-            read_flight(&[17, 45], 45, 8, false).reading,
-            EmptyCertificate
-        );
+        assert_eq!(read_flight(&[17, 45], 45, 8, false).reading, EmptyCertificate);
         assert_eq!(
             read_flight(&[855, 88, 45], 45, 8, false).reading,
             Certificate { bytes: 846 + 79 }
         );
-        assert_eq!(
-            read_flight(&[25, 69], 69, 16, false).reading,
-            EmptyCertificate
-        );
+        assert_eq!(read_flight(&[25, 69], 69, 16, false).reading, EmptyCertificate);
     }
 
     #[test]

@@ -42,10 +42,7 @@ pub struct Reassembly {
 
 impl Reassembly {
     pub fn new() -> Self {
-        Reassembly {
-            active: true,
-            ..Default::default()
-        }
+        Reassembly { active: true, ..Default::default() }
     }
 
     /// Stops parsing and frees the buffer.
@@ -123,14 +120,9 @@ fn note_partial(st: &DirState, facts: &mut TlsFacts, dir: Dir) {
     facts.dir_mut(dir).partial_message = if !hs.active {
         None
     } else if hs.skip > 0 {
-        Some((
-            HandshakeType(hs.skip_type),
-            hs.skip_len - hs.skip,
-            hs.skip_len,
-        ))
+        Some((HandshakeType(hs.skip_type), hs.skip_len - hs.skip, hs.skip_len))
     } else {
-        hs.header()
-            .map(|(t, len)| (HandshakeType(t), (hs.buf.len() - 4) as u32, len))
+        hs.header().map(|(t, len)| (HandshakeType(t), (hs.buf.len() - 4) as u32, len))
     };
 }
 
@@ -171,10 +163,7 @@ fn skip_message(st: &mut DirState, facts: &mut TlsFacts, cx: &Ctx, typ: u8, len:
     list(facts, msg);
     // Length alone still says whether a TLS <= 1.2 certificate list is empty.
     if typ == 11 {
-        let chain = CertChain {
-            message_len: len,
-            ..Default::default()
-        };
+        let chain = CertChain { message_len: len, ..Default::default() };
         match cx.dir {
             Dir::ToServer => facts.client_certs = Some(chain),
             Dir::ToClient => facts.server_certs = Some(chain),
@@ -326,15 +315,9 @@ fn cert_request(body: &[u8]) -> CertRequestFacts {
 
 /// RFC 5077: `uint32 ticket_lifetime_hint; opaque ticket<0..2^16-1>`.
 fn ticket(body: &[u8]) -> TicketFacts {
-    let lifetime_hint = body
-        .get(..4)
-        .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let lifetime_hint = body.get(..4).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     let t = body.get(6..).unwrap_or_default();
-    TicketFacts {
-        lifetime_hint,
-        len: u32::try_from(t.len()).unwrap_or(u32::MAX),
-        hash: fnv1a64(t),
-    }
+    TicketFacts { lifetime_hint, len: u32::try_from(t.len()).unwrap_or(u32::MAX), hash: fnv1a64(t) }
 }
 
 pub fn on_change_cipher_spec(st: &mut DirState, facts: &mut TlsFacts, cx: &Ctx) {
@@ -356,10 +339,7 @@ pub fn on_change_cipher_spec(st: &mut DirState, facts: &mut TlsFacts, cx: &Ctx) 
             st.go_dark();
         }
         Dir::ToServer => {
-            let offered13 = facts
-                .client_hello
-                .as_ref()
-                .is_some_and(|ch| ch.offers(Version::TLS13));
+            let offered13 = facts.client_hello.as_ref().is_some_and(|ch| ch.offers(Version::TLS13));
             if version.is_none() && offered13 {
                 st.ccs_undecided = true;
             } else {

@@ -148,10 +148,7 @@ pub fn parse_server_hello(body: &[u8]) -> ServerHelloRead {
         Ok((_, sh)) => sh,
         Err(_) => {
             f.malformed = true;
-            return ServerHelloRead {
-                facts: f,
-                retry: false,
-            };
+            return ServerHelloRead { facts: f, retry: false };
         }
     };
     let retry = sh.random == HRR_RANDOM;
@@ -187,11 +184,8 @@ fn classify_suite(f: &mut ServerHelloFacts) {
     // RFC 9150 integrity-only TLS 1.3 suites; tls-parser's table may not have them.
     if matches!(f.cipher_suite, 0xc0b4 | 0xc0b5) {
         f.null_cipher = true;
-        f.cipher_name = Some(if f.cipher_suite == 0xc0b4 {
-            "TLS_SHA256_SHA256"
-        } else {
-            "TLS_SHA384_SHA384"
-        });
+        f.cipher_name =
+            Some(if f.cipher_suite == 0xc0b4 { "TLS_SHA256_SHA256" } else { "TLS_SHA384_SHA384" });
         return;
     }
     let Some(cs) = TlsCipherSuite::from_id(f.cipher_suite) else {

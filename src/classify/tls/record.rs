@@ -57,10 +57,7 @@ pub struct DirState {
 
 impl DirState {
     pub fn new() -> Self {
-        DirState {
-            hs: Reassembly::new(),
-            ..Default::default()
-        }
+        DirState { hs: Reassembly::new(), ..Default::default() }
     }
 
     /// Bytes held right now.
@@ -95,11 +92,7 @@ impl DirState {
     /// Takes header bytes; opens `rec` when a header is complete. Returns bytes used.
     fn header_bytes(&mut self, cx: &Ctx, data: &[u8]) -> usize {
         let sslv2 = cx.dir == Dir::ToServer && self.offset == self.hdr_len as u64 && {
-            let first = if self.hdr_len > 0 {
-                self.hdr[0]
-            } else {
-                data[0]
-            };
+            let first = if self.hdr_len > 0 { self.hdr[0] } else { data[0] };
             first & 0x80 != 0
         };
         let want = if sslv2 { 2 } else { 5 };

@@ -220,6 +220,14 @@ fn in_order_segment_over_pending_data_keeps_the_pending_copy() {
     assert_eq!(h.take(), vec![data(b"helloXYZrld")]);
     let s = h.stats();
     assert_eq!((s.overlap_conflicts, s.retransmitted_bytes, s.delivered_bytes), (1, 3, 11));
+
+    // Two adjacent pending pieces: both are compared before either is delivered.
+    let mut h = H::with_syn(ISN);
+    h.at(5, b"XYZ");
+    h.at(8, b"QR");
+    h.at(0, b"hello world!");
+    assert_eq!(h.take(), vec![data(b"helloXYZQRd!")]);
+    assert_eq!(h.stats().overlap_conflicts, 2);
 }
 
 #[test]
@@ -484,13 +492,13 @@ fn flush_turns_every_hole_into_a_gap() {
 fn gaps_longer_than_u32_are_split_not_wrapped() {
     let mut r = Reassembler::new(CAP);
     let mut got = Vec::new();
-    r.gap_to((1 << 32) + 5, &mut |c| got.push(c.clone_gap()));
+    r.gap_to((1 << 32) + 5, &mut |c| got.push(c.gap_len()));
     assert_eq!(got, vec![u32::MAX, 6]);
     assert_eq!((r.stats().gaps, r.stats().gap_bytes), (1, (1 << 32) + 5));
 }
 
 impl Chunk<'_> {
-    fn clone_gap(self) -> u32 {
+    fn gap_len(self) -> u32 {
         match self {
             Chunk::Gap(n) => n,
             Chunk::Data(_) => panic!("data"),
@@ -507,7 +515,7 @@ fn stop_buffering_frees_pending_and_keeps_delivering_in_order() {
     h.r.check_invariants();
     assert_eq!(h.stats().pending_bytes, 0);
     assert_eq!(h.stats().dropped_bytes, 3);
-    assert!(h.take() == vec![data(b"abc")]);
+    assert_eq!(h.take(), vec![data(b"abc")]);
 
     let seg = b"defg".to_vec();
     let mut ptr = None;

@@ -44,11 +44,7 @@ fn tls13_flow(
     sizes: &[u16],
 ) -> (TlsAnalyzer, FlowContext) {
     let mut a = TlsAnalyzer::new(Limits::default());
-    a.feed(
-        Dir::ToServer,
-        &record(22, &client_hello(ch_exts)),
-        Timestamp(1),
-    );
+    a.feed(Dir::ToServer, &record(22, &client_hello(ch_exts)), Timestamp(1));
     let mut s = record(22, &server_hello(0x1301, sh_exts));
     s.extend(record(20, &[1]));
     for len in [23, 800, 80, 53] {
@@ -72,10 +68,7 @@ fn record_length_over_the_maximum() {
     assert_eq!(sniff(&long), Sniff::No);
     let mut a = TlsAnalyzer::new(Limits::default());
     a.feed(Dir::ToServer, &long, Timestamp(0));
-    assert_eq!(
-        a.facts().client.error,
-        Some(StreamError::RecordTooLong(18433))
-    );
+    assert_eq!(a.facts().client.error, Some(StreamError::RecordTooLong(18433)));
     a.feed(Dir::ToServer, &[0; 100], Timestamp(0));
     assert_eq!(a.facts().client.records.total(), 0, "reading stopped");
 }
@@ -86,10 +79,7 @@ fn handshake_length_overflowing_its_record() {
     msg.truncate(100);
     let mut a = TlsAnalyzer::new(Limits::default());
     a.feed(Dir::ToServer, &record(22, &msg), Timestamp(0));
-    assert_eq!(
-        a.facts().client.partial_message,
-        Some((HandshakeType::CLIENT_HELLO, 96, 1000))
-    );
+    assert_eq!(a.facts().client.partial_message, Some((HandshakeType::CLIENT_HELLO, 96, 1000)));
     assert_eq!(a.buffered(), 100);
     // Another record type inside a fragmented message: handshake parsing stops, counting goes on.
     a.feed(Dir::ToServer, &record(23, &[1; 40]), Timestamp(0));
@@ -157,17 +147,8 @@ fn zero_length_records_are_counted() {
         Timestamp(0),
     );
     let d = &a.facts().server;
-    assert_eq!(
-        (d.records.application_data, d.start),
-        (3, StreamStart::MidStream)
-    );
-    assert_eq!(
-        d.encrypted_records
-            .iter()
-            .map(|r| r.len)
-            .collect::<Vec<_>>(),
-        vec![0, 0, 10]
-    );
+    assert_eq!((d.records.application_data, d.start), (3, StreamStart::MidStream));
+    assert_eq!(d.encrypted_records.iter().map(|r| r.len).collect::<Vec<_>>(), vec![0, 0, 10]);
 }
 
 #[test]
@@ -176,77 +157,38 @@ fn garbage_after_valid_records() {
     let mut c2s = v.c2s.clone();
     c2s.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
     let mut a = TlsAnalyzer::new(Limits::default());
-    a.feed(
-        Dir::ToServer,
-        &v.c2s[..client_hello_msg(&v).len() + 5],
-        Timestamp(0),
-    );
+    a.feed(Dir::ToServer, &v.c2s[..client_hello_msg(&v).len() + 5], Timestamp(0));
     a.feed(Dir::ToClient, &v.s2c, Timestamp(1));
-    a.feed(
-        Dir::ToServer,
-        &c2s[client_hello_msg(&v).len() + 5..],
-        Timestamp(2),
-    );
+    a.feed(Dir::ToServer, &c2s[client_hello_msg(&v).len() + 5..], Timestamp(2));
     let f = a.facts();
     assert_eq!(f.client.error, Some(StreamError::BadContentType(b'G')));
     assert_eq!(f.client.error_offset, Some(v.c2s.len() as u64));
     let (j, _) = judge(f, &FlowContext::default());
-    assert_eq!(
-        j.verdict,
-        Verdict::TlsServerAuth,
-        "facts before the garbage stand"
-    );
-    assert!(
-        j.warnings
-            .iter()
-            .any(|w| w.contains("reading stopped at byte")),
-        "{:?}",
-        j.warnings
-    );
+    assert_eq!(j.verdict, Verdict::TlsServerAuth, "facts before the garbage stand");
+    assert!(j.warnings.iter().any(|w| w.contains("reading stopped at byte")), "{:?}", j.warnings);
 }
 
 #[test]
 fn alert_in_the_clear() {
     let mut a = TlsAnalyzer::new(Limits::default());
-    a.feed(
-        Dir::ToServer,
-        &record(22, &client_hello(&[sv13()])),
-        Timestamp(0),
-    );
+    a.feed(Dir::ToServer, &record(22, &client_hello(&[sv13()])), Timestamp(0));
     assert!(a.wants_bytes());
     a.feed(Dir::ToClient, &record(21, &[2, 40]), Timestamp(1));
     assert!(!a.wants_bytes());
     let f = a.facts();
     assert_eq!(f.alerts.len(), 1);
     assert_eq!(
-        (
-            f.alerts[0].dir,
-            f.alerts[0].level,
-            f.alerts[0].description.0
-        ),
+        (f.alerts[0].dir, f.alerts[0].level, f.alerts[0].description.0),
         (Some(Dir::ToClient), 2, 40)
     );
-    let (j, cc) = judge(
-        f,
-        &FlowContext {
-            closed: true,
-            ..Default::default()
-        },
-    );
-    assert_eq!(
-        (j.verdict, cc),
-        (Verdict::HandshakeFailed, ClientCert::Unknown)
-    );
+    let (j, cc) = judge(f, &FlowContext { closed: true, ..Default::default() });
+    assert_eq!((j.verdict, cc), (Verdict::HandshakeFailed, ClientCert::Unknown));
     assert_eq!(
         j.evidence,
         "server sent fatal alert handshake_failure (40) in response to ClientHello"
     );
     // Encrypted alerts (with a MAC or tag) are not read as cleartext alerts.
-    a.feed(
-        Dir::ToServer,
-        &record(21, &[2, 40, 0, 0, 0, 0]),
-        Timestamp(2),
-    );
+    a.feed(Dir::ToServer, &record(21, &[2, 40, 0, 0, 0, 0]), Timestamp(2));
     assert_eq!(a.facts().alerts.len(), 1);
 }
 
@@ -266,15 +208,9 @@ fn sslv2_compatible_client_hello() {
     let f = a.facts();
     let ch = f.client_hello.as_ref().expect("hello");
     assert!(ch.sslv2_format);
-    assert_eq!(
-        (ch.legacy_version, ch.cipher_suites_count),
-        (Version::TLS10, 3)
-    );
+    assert_eq!((ch.legacy_version, ch.cipher_suites_count), (Version::TLS10, 3));
     assert_eq!(ch.cipher_suites, vec![0x2f, 0x35]);
-    assert_eq!(
-        (f.client.records.sslv2, f.client.start),
-        (1, StreamStart::Hello)
-    );
+    assert_eq!((f.client.records.sslv2, f.client.start), (1, StreamStart::Hello));
     assert!(f.notes.contains(&TlsNote::Sslv2ClientHello));
     // SSL 2.0-looking bytes that are not a CLIENT-HELLO.
     assert_eq!(sniff(&[0x80, 0x20, 0x02, 0x03, 0x01]), Sniff::No);
@@ -297,11 +233,7 @@ fn sniff_rejects_what_is_not_tls() {
     }
     assert_eq!(sniff(&[22, 3, 1, 0, 200]), Sniff::NeedMore);
     assert_eq!(sniff(&[22, 3, 1, 0, 200, 1]), Sniff::Yes);
-    assert_eq!(
-        sniff(&[23, 3, 3, 0, 20]),
-        Sniff::Yes,
-        "application data mid-stream"
-    );
+    assert_eq!(sniff(&[23, 3, 3, 0, 20]), Sniff::Yes, "application data mid-stream");
 }
 
 #[test]
@@ -324,15 +256,11 @@ fn buffer_cap_skips_big_messages_and_stays_bounded() {
     let c = f.client_certs.as_ref().expect("client Certificate listed");
     assert!(!c.parsed && !c.is_empty());
     assert!(
-        f.message_summary()
-            .contains("Certificate(835 B, not parsed)")
+        f.message_summary().contains("Certificate(835 B, not parsed)")
             || f.message_summary().contains("not parsed")
     );
     let (j, cc) = judge(f, &FlowContext::default());
-    assert_eq!(
-        (j.verdict, j.proof, cc),
-        (Verdict::Mtls, Some(Proof::Observed), ClientCert::Sent)
-    );
+    assert_eq!((j.verdict, j.proof, cc), (Verdict::Mtls, Some(Proof::Observed), ClientCert::Sent));
     assert!(j.evidence.contains("not parsed"), "{}", j.evidence);
     assert!(j.warnings.iter().any(|w| w.contains("buffer cap")));
 }
@@ -343,41 +271,18 @@ fn gap_inside_the_server_certificate_hides_the_request() {
     let (full, ctx) = replay(&v, Limits::default());
     assert_eq!(judge(full.facts(), &ctx).0.verdict, Verdict::Mtls);
     let mut a = TlsAnalyzer::new(Limits::default());
-    a.feed(
-        Dir::ToServer,
-        &v.c2s[..5 + client_hello_msg(&v).len()],
-        Timestamp(0),
-    );
+    a.feed(Dir::ToServer, &v.c2s[..5 + client_hello_msg(&v).len()], Timestamp(0));
     let cut = 5 + 65 + 5 + 100; // inside the Certificate record body
     a.feed(Dir::ToClient, &v.s2c[..cut], Timestamp(1));
     a.gap(Dir::ToClient, 200);
     a.feed(Dir::ToClient, &v.s2c[cut + 200..], Timestamp(2));
-    a.feed(
-        Dir::ToServer,
-        &v.c2s[5 + client_hello_msg(&v).len()..],
-        Timestamp(3),
-    );
+    a.feed(Dir::ToServer, &v.c2s[5 + client_hello_msg(&v).len()..], Timestamp(3));
     let f = a.facts();
-    assert!(
-        f.server.gap_in_handshake && f.server.error.is_none(),
-        "record sync kept"
-    );
+    assert!(f.server.gap_in_handshake && f.server.error.is_none(), "record sync kept");
     assert!(f.certificate_request.is_none() && f.server.change_cipher_spec);
-    let (j, cc) = judge(
-        f,
-        &FlowContext {
-            gaps: [false, true],
-            ..Default::default()
-        },
-    );
-    assert_eq!(
-        (j.verdict, cc),
-        (Verdict::TlsUnknownAuth, ClientCert::Unknown)
-    );
-    assert_eq!(
-        j.evidence,
-        "a capture gap hid the server's TLS 1.2 handshake messages"
-    );
+    let (j, cc) = judge(f, &FlowContext { gaps: [false, true], ..Default::default() });
+    assert_eq!((j.verdict, cc), (Verdict::TlsUnknownAuth, ClientCert::Unknown));
+    assert_eq!(j.evidence, "a capture gap hid the server's TLS 1.2 handshake messages");
 }
 
 #[test]
@@ -396,16 +301,10 @@ fn gaps_in_tls13_encrypted_records() {
     };
     // Inside the Certificate record: sizes are still known.
     let (j, a) = run(ch + 6 + 5 + 100, 300);
-    assert_eq!(
-        (j.verdict, j.proof),
-        (Verdict::Mtls, Some(Proof::Inferred)),
-        "{j:?}"
-    );
+    assert_eq!((j.verdict, j.proof), (Verdict::Mtls, Some(Proof::Inferred)), "{j:?}");
     assert!(!a.facts().client.gap_in_handshake);
     assert!(
-        j.warnings
-            .iter()
-            .any(|w| w == "client->server: capture gap (300 bytes lost)"),
+        j.warnings.iter().any(|w| w == "client->server: capture gap (300 bytes lost)"),
         "{:?}",
         j.warnings
     );
@@ -430,25 +329,12 @@ fn mid_stream_capture() {
     a.feed(Dir::ToServer, &from(&v.c2s, 5), Timestamp(0));
     a.feed(Dir::ToClient, &from(&v.s2c, 9), Timestamp(1));
     let f = a.facts();
-    assert_eq!(
-        (f.client.start, f.server.start),
-        (StreamStart::MidStream, StreamStart::MidStream)
-    );
-    assert_eq!(
-        f.client.first_record_version,
-        Some(Version::TLS12),
-        "1.3 writes 0x0303 too"
-    );
+    assert_eq!((f.client.start, f.server.start), (StreamStart::MidStream, StreamStart::MidStream));
+    assert_eq!(f.client.first_record_version, Some(Version::TLS12), "1.3 writes 0x0303 too");
     assert!(!a.wants_bytes());
     let (j, cc) = judge(f, &FlowContext::default());
-    assert_eq!(
-        (j.verdict, cc),
-        (Verdict::TlsUnknownAuth, ClientCert::Unknown)
-    );
-    assert_eq!(
-        j.evidence,
-        "TLS application data from mid-stream; handshake not captured"
-    );
+    assert_eq!((j.verdict, cc), (Verdict::TlsUnknownAuth, ClientCert::Unknown));
+    assert_eq!(j.evidence, "TLS application data from mid-stream; handshake not captured");
 }
 
 #[test]
@@ -468,41 +354,22 @@ fn only_the_server_side_captured() {
 fn closed_or_cut_during_the_handshake() {
     let v = load("tls12_mutual");
     let mut a = TlsAnalyzer::new(Limits::default());
-    a.feed(
-        Dir::ToServer,
-        &v.c2s[..5 + client_hello_msg(&v).len()],
-        Timestamp(0),
-    );
+    a.feed(Dir::ToServer, &v.c2s[..5 + client_hello_msg(&v).len()], Timestamp(0));
     a.feed(Dir::ToClient, &v.s2c[..5 + 65 + 5 + 813], Timestamp(1));
-    let closed = judge(
-        a.facts(),
-        &FlowContext {
-            closed: true,
-            ..Default::default()
-        },
-    )
-    .0;
+    let closed = judge(a.facts(), &FlowContext { closed: true, ..Default::default() }).0;
     assert_eq!(closed.verdict, Verdict::HandshakeFailed);
     assert!(
-        closed
-            .evidence
-            .starts_with("connection closed before both sides sent ChangeCipherSpec"),
+        closed.evidence.starts_with("connection closed before both sides sent ChangeCipherSpec"),
         "{}",
         closed.evidence
     );
     assert!(
-        closed
-            .evidence
-            .ends_with("last message seen: Certificate(2 certs, 809 B) from server"),
+        closed.evidence.ends_with("last message seen: Certificate(2 certs, 809 B) from server"),
         "{}",
         closed.evidence
     );
     let cut = judge(a.facts(), &FlowContext::default()).0;
-    assert_eq!(
-        cut.verdict,
-        Verdict::TlsUnknownAuth,
-        "a capture that just ends is not a failure"
-    );
+    assert_eq!(cut.verdict, Verdict::TlsUnknownAuth, "a capture that just ends is not a failure");
 }
 
 #[test]
@@ -512,15 +379,9 @@ fn swapped_roles_are_noticed() {
     a.feed(Dir::ToServer, &v.s2c, Timestamp(0));
     a.feed(Dir::ToClient, &v.c2s, Timestamp(0));
     let f = a.facts();
-    assert_eq!(
-        f.client.start,
-        StreamStart::UnexpectedHandshake(HandshakeType::SERVER_HELLO)
-    );
+    assert_eq!(f.client.start, StreamStart::UnexpectedHandshake(HandshakeType::SERVER_HELLO));
     assert!(f.notes.contains(&TlsNote::RolesSwapped));
-    assert_eq!(
-        judge(f, &FlowContext::default()).0.verdict,
-        Verdict::TlsUnknownAuth
-    );
+    assert_eq!(judge(f, &FlowContext::default()).0.verdict, Verdict::TlsUnknownAuth);
 }
 
 #[test]
@@ -528,27 +389,16 @@ fn tls13_coalesced_client_flights() {
     let (a, ctx) = tls13_flow(&[sv13()], &[ext(43, &[3, 4])], &[53 + 8, 22]);
     assert_eq!(a.facts().finished_record_len, Some(53));
     let (j, cc) = judge(a.facts(), &ctx);
-    assert_eq!(
-        (j.verdict, cc),
-        (Verdict::TlsServerAuth, ClientCert::Empty),
-        "{j:?}"
-    );
+    assert_eq!((j.verdict, cc), (Verdict::TlsServerAuth, ClientCert::Empty), "{j:?}");
     let (a, ctx) = tls13_flow(&[sv13()], &[ext(43, &[3, 4])], &[53 + 600, 22]);
     let (j, cc) = judge(a.facts(), &ctx);
-    assert_eq!(
-        (j.verdict, j.proof, cc),
-        (Verdict::Mtls, Some(Proof::Inferred), ClientCert::Sent)
-    );
+    assert_eq!((j.verdict, j.proof, cc), (Verdict::Mtls, Some(Proof::Inferred), ClientCert::Sent));
     assert_eq!(
         j.evidence,
         "client's encrypted flight was 653 bytes; Finished alone is 53 (TLS_AES_128_GCM_SHA256)"
     );
     let (a, ctx) = tls13_flow(&[sv13()], &[ext(43, &[3, 4])], &[120, 53]);
-    assert_eq!(
-        judge(a.facts(), &ctx).0.verdict,
-        Verdict::TlsUnknownAuth,
-        "103 bytes fit no rule"
-    );
+    assert_eq!(judge(a.facts(), &ctx).0.verdict, Verdict::TlsUnknownAuth, "103 bytes fit no rule");
 }
 
 #[test]
@@ -556,23 +406,12 @@ fn tls13_early_data_and_psk() {
     let ed = [sv13(), ext(42, &[]), ext(45, &[1, 1]), ext(41, &[0; 40])];
     let (a, ctx) = tls13_flow(&ed, &[ext(43, &[3, 4])], &[400, 53]);
     let (j, _) = judge(a.facts(), &ctx);
-    assert_eq!(
-        j.verdict,
-        Verdict::TlsUnknownAuth,
-        "0-RTT data or a certificate: cannot tell"
-    );
-    assert!(j
-        .warnings
-        .iter()
-        .any(|w| w == "client offered 0-RTT early data"));
+    assert_eq!(j.verdict, Verdict::TlsUnknownAuth, "0-RTT data or a certificate: cannot tell");
+    assert!(j.warnings.iter().any(|w| w == "client offered 0-RTT early data"));
     let ch = a.facts().client_hello.as_ref().expect("hello");
     assert!(ch.early_data && ch.pre_shared_key && ch.psk_key_exchange_modes == vec![1]);
     let (a, ctx) = tls13_flow(&ed, &[ext(43, &[3, 4]), ext(41, &[0, 0])], &[400, 21, 53]);
-    assert!(a
-        .facts()
-        .server_hello
-        .as_ref()
-        .is_some_and(|s| s.psk_accepted));
+    assert!(a.facts().server_hello.as_ref().is_some_and(|s| s.psk_accepted));
     assert_eq!(
         judge(a.facts(), &ctx).0.evidence,
         "TLS 1.3 PSK resumption: no certificates on the wire"
@@ -599,16 +438,9 @@ fn alpn_and_sni_are_escaped() {
     let alpn = ext(16, &[0, 7, 2, b'h', b'2', 3, 0xff, b'\\', 0]);
     let sni = ext(0, b"\x00\x08\x00\x00\x05a\x01b.c");
     let mut a = TlsAnalyzer::new(Limits::default());
-    a.feed(
-        Dir::ToServer,
-        &record(22, &client_hello(&[sni, alpn])),
-        Timestamp(0),
-    );
+    a.feed(Dir::ToServer, &record(22, &client_hello(&[sni, alpn])), Timestamp(0));
     let ch = a.facts().client_hello.as_ref().expect("hello");
-    assert_eq!(
-        ch.alpn,
-        vec!["h2".to_string(), "\\xff\\\\\\x00".to_string()]
-    );
+    assert_eq!(ch.alpn, vec!["h2".to_string(), "\\xff\\\\\\x00".to_string()]);
     assert_eq!(ch.sni.as_deref(), Some("a\\x01b.c"));
     assert_eq!(ch.extensions, vec![0, 16]);
 }
@@ -616,13 +448,8 @@ fn alpn_and_sni_are_escaped() {
 #[test]
 fn random_bytes_never_panic() {
     let mut seed = 0x2545_f491_4f6c_dd1d;
-    let starts: [&[u8]; 5] = [
-        &[22, 3, 3],
-        &[23, 3, 3],
-        &[22, 3, 1, 0, 60, 1],
-        &[0x80],
-        &[21, 3, 3, 0, 2],
-    ];
+    let starts: [&[u8]; 5] =
+        [&[22, 3, 3], &[23, 3, 3], &[22, 3, 1, 0, 60, 1], &[0x80], &[21, 3, 3, 0, 2]];
     for i in 0..100_000u32 {
         let len = (xorshift(&mut seed) % if i % 100 == 0 { 2000 } else { 80 }) as usize;
         let mut b: Vec<u8> = (0..len).map(|_| xorshift(&mut seed) as u8).collect();
@@ -636,37 +463,22 @@ fn random_bytes_never_panic() {
         }
         let _ = sniff(&b);
         let _ = peek_client_hello(&b, 4096);
-        let limits = Limits {
-            max_buffer: 1 + (xorshift(&mut seed) % 4096) as usize,
-        };
+        let limits = Limits { max_buffer: 1 + (xorshift(&mut seed) % 4096) as usize };
         let mut a = TlsAnalyzer::new(limits);
         let mut rest = &b[..];
         while !rest.is_empty() {
             let n = 1 + (xorshift(&mut seed) % 40) as usize;
             let (chunk, r) = rest.split_at(n.min(rest.len()));
-            let dir = if xorshift(&mut seed) % 4 == 0 {
-                Dir::ToClient
-            } else {
-                Dir::ToServer
-            };
+            let dir = if xorshift(&mut seed) % 4 == 0 { Dir::ToClient } else { Dir::ToServer };
             a.feed(dir, chunk, Timestamp(i as i64));
             if xorshift(&mut seed) % 50 == 0 {
                 a.gap(dir, xorshift(&mut seed) % 100);
             }
             rest = r;
-            assert!(
-                a.buffered() <= 2 * (limits.max_buffer + 11),
-                "bounded per direction"
-            );
+            assert!(a.buffered() <= 2 * (limits.max_buffer + 11), "bounded per direction");
         }
         let _ = a.wants_bytes();
-        let _ = judge(
-            a.facts(),
-            &FlowContext {
-                closed: i % 3 == 0,
-                ..Default::default()
-            },
-        );
+        let _ = judge(a.facts(), &FlowContext { closed: i % 3 == 0, ..Default::default() });
     }
 }
 
@@ -676,17 +488,9 @@ fn mutated_real_streams_never_panic() {
     let vectors: Vec<Vector> = VECTORS.iter().map(|n| load(n)).collect();
     for _ in 0..3000 {
         let v = &vectors[(xorshift(&mut seed) % vectors.len() as u64) as usize];
-        let mut m = Vector {
-            c2s: v.c2s.clone(),
-            s2c: v.s2c.clone(),
-            chunks: v.chunks.clone(),
-        };
+        let mut m = Vector { c2s: v.c2s.clone(), s2c: v.s2c.clone(), chunks: v.chunks.clone() };
         for _ in 0..1 + xorshift(&mut seed) % 4 {
-            let side = if xorshift(&mut seed) % 2 == 0 {
-                &mut m.c2s
-            } else {
-                &mut m.s2c
-            };
+            let side = if xorshift(&mut seed) % 2 == 0 { &mut m.c2s } else { &mut m.s2c };
             let at = (xorshift(&mut seed) % side.len().min(700) as u64) as usize;
             side[at] = xorshift(&mut seed) as u8;
         }

@@ -40,11 +40,7 @@ pub fn load(name: &str) -> Vector {
             }
         })
         .collect();
-    Vector {
-        c2s: read("c2s.bin"),
-        s2c: read("s2c.bin"),
-        chunks,
-    }
+    Vector { c2s: read("c2s.bin"), s2c: read("s2c.bin"), chunks }
 }
 
 pub fn bytes_of(v: &Vector, dir: Dir) -> &[u8] {
@@ -57,20 +53,13 @@ pub fn bytes_of(v: &Vector, dir: Dir) -> &[u8] {
 /// Replays the recorded interleaving, one feed per relay read, time advancing 1 ms per read.
 pub fn replay(v: &Vector, limits: Limits) -> (TlsAnalyzer, FlowContext) {
     let mut a = TlsAnalyzer::new(limits);
-    let mut ctx = FlowContext {
-        syn_seen: true,
-        ..Default::default()
-    };
+    let mut ctx = FlowContext { syn_seen: true, ..Default::default() };
     let mut pos = [0usize; 2];
     for (i, &(dir, len)) in v.chunks.iter().enumerate() {
         match len {
             Some(n) => {
                 let p = &mut pos[dir.index()];
-                a.feed(
-                    dir,
-                    &bytes_of(v, dir)[*p..*p + n],
-                    Timestamp(i as i64 * 1_000_000),
-                );
+                a.feed(dir, &bytes_of(v, dir)[*p..*p + n], Timestamp(i as i64 * 1_000_000));
                 *p += n;
             }
             None => ctx.closed = true,

@@ -45,21 +45,12 @@ fn sniff_every_prefix_of_every_stream() {
 fn client_hello_every_prefix() {
     for name in VECTORS {
         let v = load(name);
-        let whole = replay(&v, Limits::default())
-            .0
-            .facts()
-            .client_hello
-            .clone()
-            .expect("hello");
+        let whole = replay(&v, Limits::default()).0.facts().client_hello.clone().expect("hello");
         let (at, answer) =
             check_all_prefixes(v.c2s.len(), |n| peek_client_hello(&v.c2s[..n], 1 << 16))
                 .expect("answered");
         assert_eq!(answer, Peek::Done(whole.clone()), "{name}");
-        assert_eq!(
-            at,
-            5 + client_hello_msg(&v).len(),
-            "{name}: done exactly when the record is"
-        );
+        assert_eq!(at, 5 + client_hello_msg(&v).len(), "{name}: done exactly when the record is");
         // The analyzer agrees at every prefix too.
         for n in (0..=at + 8).chain([v.c2s.len()]) {
             let mut a = TlsAnalyzer::new(Limits::default());
@@ -91,10 +82,7 @@ fn every_split_point_gives_the_same_facts() {
             for first in [None, Some((other, dir.flip()))] {
                 let whole = feed_split(b, dir, b.len(), first);
                 for k in 0..b.len() {
-                    assert!(
-                        feed_split(b, dir, k, first) == whole,
-                        "{name} {dir}: split at {k}"
-                    );
+                    assert!(feed_split(b, dir, k, first) == whole, "{name} {dir}: split at {k}");
                 }
             }
         }
@@ -137,11 +125,7 @@ fn random_chunkings_give_the_same_facts() {
                 while *p < end {
                     let step = 1 + (xorshift(&mut seed) % 300) as usize;
                     let q = (*p + step).min(end);
-                    a.feed(
-                        dir,
-                        &bytes_of(&v, dir)[*p..q],
-                        Timestamp(i as i64 * 1_000_000),
-                    );
+                    a.feed(dir, &bytes_of(&v, dir)[*p..q], Timestamp(i as i64 * 1_000_000));
                     *p = q;
                 }
             }

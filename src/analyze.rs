@@ -90,26 +90,42 @@ pub fn analyze_reader<R: Read + Send>(
     cfg: &EngineConfig,
     progress: Progress<'_>,
 ) {
-    let index = analysis.inputs.len();
+    let Analysis { inputs, flows } = analysis;
+    let report = analyze_stream(inputs.len(), path, input, cfg, progress, &mut |f| flows.push(f));
+    inputs.push(report);
+}
+
+/// Analyse one input stream, handing each judged flow to `sink` as soon as it is finished
+/// (so a consumer that writes flows out, like the JSON writer, holds none of them).
+pub fn analyze_stream<R: Read + Send>(
+    index: usize,
+    path: &str,
+    input: R,
+    cfg: &EngineConfig,
+    progress: Progress<'_>,
+    sink: &mut dyn FnMut(AnalyzedFlow),
+) -> InputReport {
     let mut report = InputReport::unreadable(path);
     let mut reader = match CaptureReader::new(input) {
         Ok(r) => r,
         Err(e) => {
             report.fatal = Some(e.to_string());
-            analysis.inputs.push(report);
-            return;
+            return report;
         }
     };
     let mut engine = Engine::new(cfg.clone());
-    let mut flows = Vec::new();
     let mut n = 0u64;
+    let mut finished = 0usize;
     loop {
         match reader.next_packet(&mut |p| engine.push(&p)) {
             Ok(true) => {
                 n += 1;
-                if n % 65536 == 0 {
-                    flows.extend(engine.drain_finished());
-                    progress(reader.offset(), flows.len() + engine.active_flows());
+                if n % 16384 == 0 {
+                    // Judge finished flows now, so they are kept compact, not whole.
+                    let done = engine.drain_finished();
+                    finished += done.len();
+                    judge_all(sink, done, index, reader.interfaces());
+                    progress(reader.offset(), finished + engine.active_flows());
                 }
             }
             Ok(false) => break,
@@ -119,7 +135,7 @@ pub fn analyze_reader<R: Read + Send>(
             }
         }
     }
-    flows.extend(engine.finish());
+    judge_all(sink, engine.finish(), index, reader.interfaces());
     report.format = Some(reader.format());
     report.interfaces = reader.interfaces().to_vec();
     report.warnings.extend(reader.warnings().iter().cloned());
@@ -127,20 +143,22 @@ pub fn analyze_reader<R: Read + Send>(
     report.stats = engine.stats().clone();
     report.table = engine.table_stats();
     add_stat_warnings(&mut report);
-    for record in flows {
+    report
+}
+
+fn judge_all(
+    sink: &mut dyn FnMut(AnalyzedFlow),
+    records: Vec<FlowRecord>,
+    input: usize,
+    ifaces: &[Interface],
+) {
+    for mut record in records {
         let (judgement, client_certificate) = verdict::judge(&record);
-        let interface = report.interfaces.get(record.iface as usize).and_then(|i| i.name.clone());
+        record.compact();
+        let interface = ifaces.get(record.iface as usize).and_then(|i| i.name.clone());
         let hop = hop_of(&record, interface.as_deref());
-        analysis.flows.push(AnalyzedFlow {
-            record,
-            judgement,
-            client_certificate,
-            hop,
-            input: index,
-            interface,
-        });
+        sink(AnalyzedFlow { record, judgement, client_certificate, hop, input, interface });
     }
-    analysis.inputs.push(report);
 }
 
 fn read_warning(e: &CaptureError, packets: u64) -> String {

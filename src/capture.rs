@@ -171,7 +171,9 @@ impl<'r> CaptureReader<'r> {
                         &mut self.warnings,
                         sink,
                     );
-                    self.inner.consume(len);
+                    // Shifting the buffer on every block costs a memmove per packet; refill
+                    // shifts once per read instead.
+                    self.inner.consume_noshift(len);
                     self.offset += len as u64;
                     if delivered {
                         return Ok(true);

@@ -125,31 +125,15 @@ pub fn main() -> i32 {
 }
 
 fn run_analyze(args: &AnalyzeArgs) -> i32 {
-    let cfg = args.engine_config();
-    let stderr_tty = io::stderr().is_terminal();
-    let mut analysis = Analysis::default();
-    for path in &args.inputs {
-        let mut progress = Progress::new(path, stderr_tty && !args.no_progress);
-        if path == "-" {
-            analyze::analyze_reader(&mut analysis, "-", io::stdin(), &cfg, &mut |b, f| {
-                progress.show(b, f)
-            });
-        } else {
-            match std::fs::File::open(path) {
-                Ok(file) => {
-                    progress.total = file.metadata().map(|m| m.len()).ok();
-                    let reader = io::BufReader::with_capacity(1 << 20, file);
-                    analyze::analyze_reader(&mut analysis, path, reader, &cfg, &mut |b, f| {
-                        progress.show(b, f)
-                    });
-                }
-                Err(e) => analysis.inputs.push(unreadable(path, &e)),
-            }
-        }
-        progress.clear();
-    }
-    let result = write_report(args, &analysis);
-    for input in &analysis.inputs {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut inputs = Vec::new();
+    let result = match args.format {
+        OutputFormat::Json => analyze_json(args, &mut out, &mut inputs),
+        OutputFormat::Table => analyze_table(args, &mut out, &mut inputs),
+    };
+    let result = result.and_then(|()| out.flush());
+    for input in &inputs {
         if let Some(e) = &input.fatal {
             eprintln!("mtlscope: error: {}: {e}", input.path);
         }
@@ -163,34 +147,89 @@ fn run_analyze(args: &AnalyzeArgs) -> i32 {
             eprintln!("mtlscope: error: writing the report: {e}");
             EXIT_UNREADABLE
         }
-        Ok(()) if analysis.any_fatal() => EXIT_UNREADABLE,
+        Ok(()) if inputs.iter().any(|i| i.fatal.is_some()) => EXIT_UNREADABLE,
         Ok(()) => EXIT_OK,
     }
 }
 
-fn write_report(args: &AnalyzeArgs, analysis: &Analysis) -> io::Result<()> {
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    match args.format {
-        OutputFormat::Json => json::write(&mut out, analysis)?,
-        OutputFormat::Table => {
-            let color = match args.color {
-                ColorChoice::Always => true,
-                ColorChoice::Never => false,
-                ColorChoice::Auto => {
-                    io::stdout().is_terminal()
-                        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                }
-            };
-            table::write(&mut out, analysis, table::Style { color })?;
-        }
+/// JSON streams each flow out as soon as it is judged: memory stays flat.
+fn analyze_json(
+    args: &AnalyzeArgs,
+    out: &mut dyn Write,
+    inputs: &mut Vec<analyze::InputReport>,
+) -> io::Result<()> {
+    let mut writer = json::StreamWriter::new(out)?;
+    for path in &args.inputs {
+        let report = read_input(args, path, inputs.len(), &mut |f| writer.flow(&f));
+        inputs.push(report);
     }
-    out.flush()
+    writer.finish(inputs)
 }
 
-fn unreadable(path: &str, e: &io::Error) -> analyze::InputReport {
-    let mut report = analyze::InputReport::unreadable(path);
-    report.fatal = Some(format!("cannot open: {e}"));
+/// The table sorts the worst flows first, so it keeps every (compacted) flow until the end.
+fn analyze_table(
+    args: &AnalyzeArgs,
+    out: &mut dyn Write,
+    inputs: &mut Vec<analyze::InputReport>,
+) -> io::Result<()> {
+    let mut analysis = Analysis::default();
+    for path in &args.inputs {
+        let report = read_input(args, path, inputs.len(), &mut |f| analysis.flows.push(f));
+        inputs.push(report);
+    }
+    analysis.inputs = std::mem::take(inputs);
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    let result = table::write(out, &analysis, table::Style { color });
+    *inputs = analysis.inputs;
+    result
+}
+
+/// Open one input (a path or `-`) and analyse it.
+fn read_input(
+    args: &AnalyzeArgs,
+    path: &str,
+    index: usize,
+    sink: &mut dyn FnMut(analyze::AnalyzedFlow),
+) -> analyze::InputReport {
+    let cfg = args.engine_config();
+    let mut progress = Progress::new(path, io::stderr().is_terminal() && !args.no_progress);
+    let report = if path == "-" {
+        analyze::analyze_stream(
+            index,
+            "-",
+            io::stdin(),
+            &cfg,
+            &mut |b, f| progress.show(b, f),
+            sink,
+        )
+    } else {
+        match std::fs::File::open(path) {
+            Ok(file) => {
+                progress.total = file.metadata().map(|m| m.len()).ok();
+                // The capture reader buffers by itself: no BufReader (a second copy).
+                analyze::analyze_stream(
+                    index,
+                    path,
+                    file,
+                    &cfg,
+                    &mut |b, f| progress.show(b, f),
+                    sink,
+                )
+            }
+            Err(e) => {
+                let mut report = analyze::InputReport::unreadable(path);
+                report.fatal = Some(format!("cannot open: {e}"));
+                report
+            }
+        }
+    };
+    progress.clear();
     report
 }
 

@@ -38,12 +38,14 @@ pub struct Engine {
     cfg: EngineConfig,
     table: FlowTable,
     stats: PacketStats,
+    /// The input has shown more than one vantage point: look for packets captured twice.
+    dedup: bool,
 }
 
 impl Engine {
     pub fn new(cfg: EngineConfig) -> Self {
         let table = FlowTable::new(cfg.flow);
-        Engine { cfg, table, stats: PacketStats::default() }
+        Engine { cfg, table, stats: PacketStats::default(), dedup: false }
     }
 
     pub fn stats(&self) -> &PacketStats {
@@ -78,7 +80,10 @@ impl Engine {
         match decode::decode(pkt.link, pkt.data, &self.cfg.decode) {
             Ok(Decoded::Tcp(tcp)) => {
                 self.stats.tcp_packets += 1;
-                self.table.push(&tcp, pkt.iface, pkt.ts);
+                // `-i any` (SLL), a second pcapng interface, or a tunnel can each show one
+                // packet twice; a plain single-interface capture cannot.
+                self.dedup |= pkt.iface != 0 || tcp.sll.is_some() || tcp.tunnel.is_some();
+                self.table.push(&tcp, pkt.iface, pkt.ts, self.dedup);
             }
             Ok(Decoded::Skipped(Skip::IpFragment)) => self.stats.ip_fragments += 1,
             Ok(Decoded::Skipped(_)) => self.stats.non_tcp += 1,

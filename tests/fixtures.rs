@@ -185,3 +185,24 @@ fn every_fixture_file_is_described() {
         }
     }
 }
+
+#[test]
+fn streamed_json_equals_the_whole_document() {
+    let path = fixtures_dir().join("mixed_any_sll2.pcap");
+    let whole = analyze_file(&path);
+    let mut out = Vec::new();
+    let mut writer = json::StreamWriter::new(&mut out).expect("header");
+    let report = mtlscope::analyze::analyze_stream(
+        0,
+        &path.display().to_string(),
+        std::fs::File::open(&path).expect("fixture"),
+        &EngineConfig::default(),
+        &mut |_, _| {},
+        &mut |f| writer.flow(&f),
+    );
+    writer.finish(&[report]).expect("written");
+    let streamed: Value =
+        serde_json::from_slice(&out).expect("streamed output is one JSON document");
+    assert_eq!(streamed, whole);
+    assert_eq!(streamed["flows"].as_array().map(Vec::len), Some(4));
+}

@@ -185,7 +185,7 @@ impl Classifier {
         match std::mem::replace(&mut self.state, State::Undecided) {
             State::Undecided => Classification::Empty,
             State::Tls(analyzer, preamble) => {
-                Classification::Tls { facts: Box::new(analyzer.facts().clone()), preamble }
+                Classification::Tls { facts: Box::new(analyzer.into_facts()), preamble }
             }
             State::Http1 { request, response, midstream } => {
                 Classification::Http1 { request, response, midstream }

@@ -269,4 +269,9 @@ impl TlsAnalyzer {
     pub fn facts(&self) -> &TlsFacts {
         &self.facts
     }
+
+    /// The facts, without the parser state.
+    pub fn into_facts(self) -> TlsFacts {
+        self.facts
+    }
 }

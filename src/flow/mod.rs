@@ -8,7 +8,7 @@ use crate::classify::{Classification, Classifier, Feed, Limits};
 use crate::decode::{TcpFlags, TcpPacket, Tunnel};
 use crate::{Dir, Timestamp};
 use reassembly::{Chunk, Reassembler, ReassemblyStats};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::net::{IpAddr, SocketAddr};
 
 /// Bounds and timeouts of the flow table.
@@ -29,7 +29,7 @@ impl Default for FlowConfig {
     fn default() -> Self {
         FlowConfig {
             idle_timeout_ns: 600 * 1_000_000_000,
-            closed_linger_ns: 5 * 1_000_000_000,
+            closed_linger_ns: 1_000_000_000,
             max_pending: 256 * 1024,
             max_flows: 500_000,
             limits: Limits::default(),
@@ -123,6 +123,13 @@ impl FlowRecord {
     pub fn closed(&self) -> bool {
         self.reset || (self.dirs[0].fin && self.dirs[1].fin)
     }
+
+    /// Once judged, drop what only the verdict needed, to keep finished flows small.
+    pub fn compact(&mut self) {
+        if let Classification::Tls { facts, .. } = &mut self.classification {
+            facts.compact();
+        }
+    }
 }
 
 /// Recent segment signatures per direction, to spot the same packet captured twice.
@@ -169,7 +176,9 @@ struct Flow {
     ifindex: Option<u32>,
     tunnel: Option<Tunnel>,
     vlan: Option<u16>,
-    seen: [SeenRing; 2],
+    /// Recent segments per direction, kept only when the input can hold one packet twice
+    /// (`-i any`, several interfaces, tunnels): most captures never pay for it.
+    seen: Option<Box<[SeenRing; 2]>>,
     classifier: Classifier,
     buffering: bool,
 }
@@ -215,7 +224,7 @@ impl Flow {
             ifindex: pkt.sll.and_then(|s| s.ifindex),
             tunnel: pkt.tunnel,
             vlan: pkt.vlan,
-            seen: [SeenRing::default(); 2],
+            seen: None,
             classifier: Classifier::new(cfg.limits, client_by.is_inferred()),
             buffering: true,
         }
@@ -225,12 +234,14 @@ impl Flow {
         self.reset || (self.dirs[0].fin && self.dirs[1].fin)
     }
 
-    fn segment(&mut self, pkt: &TcpPacket<'_>, iface: u32, ts: Timestamp) {
+    fn segment(&mut self, pkt: &TcpPacket<'_>, iface: u32, ts: Timestamp, dedup: bool) {
         let dir = direction(self, SocketAddr::new(pkt.src, pkt.src_port));
-        let sig = signature(pkt);
-        if self.seen[dir.index()].is_duplicate(sig, vantage(pkt, iface), ts) {
-            self.duplicates += 1;
-            return;
+        if dedup {
+            let seen = self.seen.get_or_insert_with(Default::default);
+            if seen[dir.index()].is_duplicate(signature(pkt), vantage(pkt, iface), ts) {
+                self.duplicates += 1;
+                return;
+            }
         }
         self.last_seen = ts;
         let d = &mut self.dirs[dir.index()];
@@ -247,9 +258,12 @@ impl Flow {
         if pkt.flags.has(TcpFlags::RST) {
             self.reset = true;
         }
-        let Flow { reasm, classifier, client_by, client, server, dirs, seen, .. } = &mut *self;
+        let Flow { reasm, classifier, client_by, client, server, dirs, seen, buffering, .. } =
+            &mut *self;
         let mut swapped = false;
         let mut sink = |chunk: Chunk<'_>| match chunk {
+            // Once classified, stream bytes only move the reassembler's position.
+            Chunk::Data(_) | Chunk::Gap(_) if !*buffering => {}
             Chunk::Data(bytes) => {
                 let d = if swapped { dir.flip() } else { dir };
                 if classifier.feed(d, bytes, ts) == Feed::SwappedRoles {
@@ -280,7 +294,9 @@ impl Flow {
             std::mem::swap(client, server);
             reasm.swap(0, 1);
             dirs.swap(0, 1);
-            seen.swap(0, 1);
+            if let Some(seen) = seen {
+                seen.swap(0, 1);
+            }
             *client_by = ClientBy::Payload;
         }
         if self.buffering && !self.classifier.wants_bytes() {
@@ -344,7 +360,8 @@ pub struct TableStats {
 /// The flow table.
 pub struct FlowTable {
     cfg: FlowConfig,
-    flows: HashMap<FlowKey, Flow>,
+    /// Boxed so that the table's slots stay small and probing stays in cache.
+    flows: FxHashMap<FlowKey, Box<Flow>>,
     next_id: u64,
     last_sweep: Timestamp,
     finished: Vec<FlowRecord>,
@@ -357,7 +374,7 @@ impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
         FlowTable {
             cfg,
-            flows: HashMap::new(),
+            flows: FxHashMap::default(),
             next_id: 1,
             last_sweep: Timestamp(i64::MIN),
             finished: Vec::new(),
@@ -377,8 +394,9 @@ impl FlowTable {
         self.flows.is_empty()
     }
 
-    /// Account one TCP segment.
-    pub fn push(&mut self, pkt: &TcpPacket<'_>, iface: u32, ts: Timestamp) {
+    /// Account one TCP segment. `dedup`: the input may hold copies of one packet from several
+    /// vantage points (see [`vantage`]).
+    pub fn push(&mut self, pkt: &TcpPacket<'_>, iface: u32, ts: Timestamp, dedup: bool) {
         if ts.since(self.last_sweep) >= SWEEP_EVERY_NS {
             self.expire(ts);
         }
@@ -387,32 +405,31 @@ impl FlowTable {
             SocketAddr::new(pkt.dst, pkt.dst_port),
         );
         let fresh_syn = pkt.flags.has(TcpFlags::SYN) && !pkt.flags.has(TcpFlags::ACK);
-        if let Some(flow) = self.flows.get(&key) {
-            // A new SYN on a closed 5-tuple (or after data) starts a new connection.
+        if let Some(flow) = self.flows.get_mut(&key) {
             // A retransmitted SYN carries the same initial sequence number; a new connection
             // on a reused 5-tuple carries another one.
-            let reused = fresh_syn && (flow.closed() || flow.client_isn.is_some_and(|isn| isn != pkt.seq));
-            if reused {
-                if let Some(old) = self.flows.remove(&key) {
-                    self.finished.push(old.finish());
-                }
+            let reused =
+                fresh_syn && (flow.closed() || flow.client_isn.is_some_and(|isn| isn != pkt.seq));
+            if !reused {
+                let before = flow.duplicates;
+                flow.segment(pkt, iface, ts, dedup);
+                self.stats.duplicates += flow.duplicates - before;
+                return;
+            }
+            if let Some(old) = self.flows.remove(&key) {
+                self.finished.push(old.finish());
             }
         }
-        if !self.flows.contains_key(&key) {
-            if self.flows.len() >= self.cfg.max_flows {
-                self.evict_oldest();
-            }
-            let flow = Flow::new(self.next_id, pkt, iface, ts, &self.cfg);
-            self.next_id += 1;
-            self.stats.flows_created += 1;
-            self.flows.insert(key, flow);
-            self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
+        if self.flows.len() >= self.cfg.max_flows {
+            self.evict_oldest();
         }
-        if let Some(flow) = self.flows.get_mut(&key) {
-            let before = flow.duplicates;
-            flow.segment(pkt, iface, ts);
-            self.stats.duplicates += flow.duplicates - before;
-        }
+        let mut flow = Box::new(Flow::new(self.next_id, pkt, iface, ts, &self.cfg));
+        self.next_id += 1;
+        self.stats.flows_created += 1;
+        flow.segment(pkt, iface, ts, dedup);
+        self.stats.duplicates += flow.duplicates;
+        self.flows.insert(key, flow);
+        self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
     }
 
     /// Finish flows idle past their timeout at packet time `now`.
@@ -450,10 +467,10 @@ impl FlowTable {
 
     /// Finish every flow (end of input).
     pub fn flush(&mut self) -> Vec<FlowRecord> {
-        let mut flows: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
+        let mut flows: Vec<Box<Flow>> = self.flows.drain().map(|(_, f)| f).collect();
         flows.sort_by_key(|f| f.id);
         let mut out = std::mem::take(&mut self.finished);
-        out.extend(flows.into_iter().map(Flow::finish));
+        out.extend(flows.into_iter().map(|f| f.finish()));
         out
     }
 

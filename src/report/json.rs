@@ -17,9 +17,18 @@ pub const SCHEMA: &str = "mtlscope/v1";
 #[derive(Serialize)]
 pub struct Document<'a> {
     pub schema: &'static str,
+    pub flows: Flows<'a>,
     pub inputs: Vec<InputDto<'a>>,
-    pub flows: Vec<FlowDto>,
     pub summary: SummaryDto,
+}
+
+/// The flows, turned into DTOs one at a time as they are written (never all at once).
+pub struct Flows<'a>(&'a [AnalyzedFlow]);
+
+impl Serialize for Flows<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(flow_dto))
+    }
 }
 
 #[derive(Serialize)]
@@ -119,17 +128,61 @@ pub struct SummaryDto {
 }
 
 pub fn document(analysis: &Analysis) -> Document<'_> {
-    let summary = Summary::of(analysis);
     Document {
         schema: SCHEMA,
+        flows: Flows(&analysis.flows),
         inputs: analysis.inputs.iter().map(input_dto).collect(),
-        flows: analysis.flows.iter().map(flow_dto).collect(),
-        summary: SummaryDto {
-            flows: summary.flows,
-            verdicts: summary.verdicts.iter().map(|(v, n)| (v.as_str(), *n)).collect(),
-            protocols: summary.protocols.clone(),
-            network_flows_not_mtls: summary.network_not_mtls,
-        },
+        summary: summary_dto(&Summary::of(analysis)),
+    }
+}
+
+fn summary_dto(summary: &Summary) -> SummaryDto {
+    SummaryDto {
+        flows: summary.flows,
+        verdicts: summary.verdicts.iter().map(|(v, n)| (v.as_str(), *n)).collect(),
+        protocols: summary.protocols.clone(),
+        network_flows_not_mtls: summary.network_not_mtls,
+    }
+}
+
+/// Writes the same document as [`document`] while the analysis runs: each flow is written as
+/// soon as it is judged (one per line), then the inputs and the summary. Memory stays flat
+/// however many flows a capture holds.
+pub struct StreamWriter<'w> {
+    out: &'w mut dyn Write,
+    summary: Summary,
+    error: Option<io::Error>,
+}
+
+impl<'w> StreamWriter<'w> {
+    pub fn new(out: &'w mut dyn Write) -> io::Result<Self> {
+        write!(out, "{{\"schema\":\"{SCHEMA}\",\"flows\":[")?;
+        Ok(StreamWriter { out, summary: Summary::default(), error: None })
+    }
+
+    /// Write one flow. The first write error is kept and returned by [`Self::finish`].
+    pub fn flow(&mut self, f: &AnalyzedFlow) {
+        if self.error.is_some() {
+            return;
+        }
+        let sep = if self.summary.flows == 0 { "\n" } else { ",\n" };
+        self.summary.add(f);
+        let result = self.out.write_all(sep.as_bytes()).and_then(|()| {
+            serde_json::to_writer(&mut *self.out, &flow_dto(f)).map_err(io::Error::from)
+        });
+        self.error = result.err();
+    }
+
+    pub fn finish(self, inputs: &[InputReport]) -> io::Result<()> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let inputs: Vec<InputDto<'_>> = inputs.iter().map(input_dto).collect();
+        write!(self.out, "\n],\"inputs\":")?;
+        serde_json::to_writer(&mut *self.out, &inputs)?;
+        write!(self.out, ",\"summary\":")?;
+        serde_json::to_writer(&mut *self.out, &summary_dto(&self.summary))?;
+        writeln!(self.out, "}}")
     }
 }
 

@@ -4,7 +4,7 @@ pub mod json;
 pub mod table;
 mod tls_dto;
 
-use crate::analyze::{Analysis, Hop};
+use crate::analyze::{Analysis, AnalyzedFlow, Hop};
 use crate::classify::Classification;
 use crate::verdict::Verdict;
 use std::collections::BTreeMap;
@@ -21,16 +21,19 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(analysis: &Analysis) -> Self {
-        let mut s = Summary { flows: analysis.flows.len(), ..Summary::default() };
-        for f in &analysis.flows {
-            let v = f.judgement.verdict;
-            *s.verdicts.entry(v).or_default() += 1;
-            *s.protocols.entry(protocol_of(&f.record.classification)).or_default() += 1;
-            if f.hop == Hop::Network && !matches!(v, Verdict::Mtls | Verdict::NoPayload) {
-                s.network_not_mtls += 1;
-            }
-        }
+        let mut s = Summary::default();
+        analysis.flows.iter().for_each(|f| s.add(f));
         s
+    }
+
+    pub fn add(&mut self, f: &AnalyzedFlow) {
+        let v = f.judgement.verdict;
+        self.flows += 1;
+        *self.verdicts.entry(v).or_default() += 1;
+        *self.protocols.entry(protocol_of(&f.record.classification)).or_default() += 1;
+        if f.hop == Hop::Network && !matches!(v, Verdict::Mtls | Verdict::NoPayload) {
+            self.network_not_mtls += 1;
+        }
     }
 }
 

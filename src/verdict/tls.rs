@@ -103,10 +103,10 @@ fn partial_tls12(f: &TlsFacts, ctx: &FlowContext) -> Option<(Judgement, ClientCe
     if f.client_certs.as_ref().is_some_and(|c| !c.is_empty()) {
         let mut sentence = client_cert_sentence(f);
         if f.certificate_request.is_none() {
-            sentence = sentence.replace("after CertificateRequest", "(only sent when the server asks)");
+            sentence =
+                sentence.replace("after CertificateRequest", "(only sent when the server asks)");
         }
-        let (mut j, cc) =
-            verdict(Verdict::Mtls, format!("{sentence}{not_seen}"), ClientCert::Sent);
+        let (mut j, cc) = verdict(Verdict::Mtls, format!("{sentence}{not_seen}"), ClientCert::Sent);
         j.proof = Some(Proof::Observed);
         return Some((j, cc));
     }

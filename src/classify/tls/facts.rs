@@ -582,6 +582,35 @@ impl TlsFacts {
         s
     }
 
+    /// Drop what only the analysis needed (raw lists, certificate DER, records past the
+    /// client's flight) so that a finished flow costs little to keep until the report.
+    pub fn compact(&mut self) {
+        if let Some(ch) = &mut self.client_hello {
+            for list in [&mut ch.cipher_suites, &mut ch.extensions, &mut ch.signature_algorithms] {
+                *list = Vec::new();
+            }
+            ch.supported_groups = Vec::new();
+            ch.key_share_groups = Vec::new();
+            ch.ec_point_formats = Vec::new();
+            ch.compression_methods = Vec::new();
+            ch.session_id = Vec::new();
+            ch.psk_key_exchange_modes = Vec::new();
+        }
+        if let Some(sh) = &mut self.server_hello {
+            sh.extensions = Vec::new();
+            sh.session_id = Vec::new();
+        }
+        for chain in [&mut self.server_certs, &mut self.client_certs].into_iter().flatten() {
+            chain.der = Vec::new();
+        }
+        let flight = self.tls13_client_flight.map_or(0, |f| usize::from(f.records));
+        self.client.encrypted_records.truncate(flight.max(1));
+        self.client.encrypted_records.shrink_to_fit();
+        self.server.encrypted_records = Vec::new();
+        self.messages.shrink_to_fit();
+        self.alerts.shrink_to_fit();
+    }
+
     pub(crate) fn note(&mut self, n: TlsNote) {
         if !self.notes.contains(&n) {
             self.notes.push(n);

@@ -32,7 +32,6 @@ pub struct TlsDto {
     /// TLS 1.3: the size of a client Finished record for the negotiated suite.
     pub finished_record_len: Option<u16>,
     pub alerts: Vec<AlertDto>,
-    pub records: [u64; 2],
 }
 
 #[derive(Serialize)]
@@ -107,7 +106,6 @@ pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>) -> TlsDto {
         client_flight_records: client_flight(f),
         finished_record_len: f.finished_record_len,
         alerts: f.alerts.iter().map(alert).collect(),
-        records: [f.client.records.total(), f.server.records.total()],
     }
 }
 

@@ -490,3 +490,6 @@ impl FlowTable {
 pub fn is_local_pair(a: IpAddr, b: IpAddr) -> bool {
     a == b || a.is_loopback() || b.is_loopback()
 }
+
+#[cfg(test)]
+mod tests;

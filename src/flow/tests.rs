@@ -1,0 +1,158 @@
+//! Flow-table behaviour that the fixture captures do not pin down on their own.
+
+use super::*;
+use crate::decode::SllMeta;
+use std::net::Ipv4Addr;
+
+const C: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+const S: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+
+struct Seg {
+    from_client: bool,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    payload: &'static [u8],
+    ip_id: u32,
+    ifindex: Option<u32>,
+}
+
+fn packet(s: &Seg) -> TcpPacket<'static> {
+    let (src, dst, sp, dp) = if s.from_client { (C, S, 40000, 8080) } else { (S, C, 8080, 40000) };
+    TcpPacket {
+        src,
+        dst,
+        src_port: sp,
+        dst_port: dp,
+        seq: s.seq,
+        ack: s.ack,
+        flags: TcpFlags(s.flags),
+        window: 1000,
+        payload: s.payload,
+        payload_missing: 0,
+        ip_id: s.ip_id,
+        ttl: 64,
+        sll: s.ifindex.map(|i| SllMeta { packet_type: 0, ifindex: Some(i) }),
+        tunnel: None,
+        vlan: None,
+    }
+}
+
+fn seg(
+    from_client: bool,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    payload: &'static [u8],
+    ip_id: u32,
+) -> Seg {
+    Seg { from_client, flags, seq, ack, payload, ip_id, ifindex: Some(2) }
+}
+
+const SYN: u8 = TcpFlags::SYN;
+const SYNACK: u8 = TcpFlags::SYN | TcpFlags::ACK;
+const ACK: u8 = TcpFlags::ACK;
+const PSH: u8 = TcpFlags::PSH | TcpFlags::ACK;
+const REQ: &[u8] = b"GET /x HTTP/1.1\r\nHost: s\r\n\r\n";
+
+fn handshake() -> Vec<Seg> {
+    vec![
+        seg(true, SYN, 100, 0, b"", 1),
+        seg(false, SYNACK, 500, 101, b"", 9),
+        seg(true, ACK, 101, 501, b"", 2),
+        seg(true, PSH, 101, 501, REQ, 3),
+    ]
+}
+
+fn run(segs: &[Seg], dedup: bool) -> (Vec<FlowRecord>, TableStats) {
+    let mut table = FlowTable::new(FlowConfig::default());
+    for (i, s) in segs.iter().enumerate() {
+        table.push(&packet(s), 0, Timestamp(1_000_000 * i as i64), dedup);
+    }
+    let flows = table.flush();
+    (flows, table.stats())
+}
+
+#[test]
+fn a_packet_seen_on_two_interfaces_is_counted_once() {
+    let mut segs = Vec::new();
+    for s in handshake() {
+        // `-i any` on a node: the same segment on the pod's veth (3) and on the bridge (2).
+        segs.push(Seg {
+            ifindex: Some(3),
+            ..seg(s.from_client, s.flags, s.seq, s.ack, s.payload, s.ip_id)
+        });
+        segs.push(s);
+    }
+    let (flows, stats) = run(&segs, true);
+    assert_eq!(flows.len(), 1, "one connection, not two");
+    assert_eq!(flows[0].dirs[0].packets + flows[0].dirs[1].packets, 4);
+    assert_eq!(flows[0].duplicates, 4);
+    assert_eq!(stats.duplicates, 4);
+    assert!(matches!(flows[0].classification, Classification::Http1 { .. }));
+}
+
+#[test]
+fn a_retransmission_on_the_same_interface_is_not_a_duplicate() {
+    let mut segs = handshake();
+    segs.push(seg(true, PSH, 101, 501, REQ, 4)); // same bytes again, new IP id
+    let (flows, _) = run(&segs, true);
+    assert_eq!(flows[0].duplicates, 0);
+    assert_eq!(flows[0].dirs[0].packets, 4);
+    assert_eq!(flows[0].reassembly[0].retransmitted_bytes, REQ.len() as u64);
+}
+
+#[test]
+fn without_a_syn_the_sender_of_a_request_is_the_client() {
+    // The capture starts mid-connection and the server's answer comes first, from the lower port.
+    let segs = vec![
+        seg(false, PSH, 500, 101, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 1),
+        seg(true, PSH, 101, 540, REQ, 2),
+    ];
+    let (flows, _) = run(&segs, false);
+    assert_eq!(flows[0].client, SocketAddr::new(C, 40000));
+    assert!(flows[0].client_by.is_inferred());
+}
+
+#[test]
+fn a_retransmitted_syn_is_the_same_connection_a_new_isn_is_a_new_one() {
+    let mut segs = vec![seg(true, SYN, 100, 0, b"", 1), seg(true, SYN, 100, 0, b"", 2)];
+    segs.extend(handshake().into_iter().skip(1));
+    let (flows, _) = run(&segs, false);
+    assert_eq!(flows.len(), 1);
+
+    let mut segs = handshake();
+    segs.push(seg(true, TcpFlags::FIN | ACK, 129, 501, b"", 5));
+    segs.push(seg(false, TcpFlags::FIN | ACK, 501, 130, b"", 10));
+    segs.push(seg(true, SYN, 9000, 0, b"", 6));
+    let (flows, _) = run(&segs, false);
+    assert_eq!(flows.len(), 2, "a new SYN on a closed 5-tuple is a new flow");
+    assert!(flows[0].closed());
+}
+
+#[test]
+fn data_on_the_syn_is_delivered_from_its_first_byte() {
+    let segs = vec![
+        seg(true, SYN, 100, 0, REQ, 1),
+        seg(false, SYNACK, 500, 101 + REQ.len() as u32, b"", 9),
+    ];
+    let (flows, _) = run(&segs, false);
+    match &flows[0].classification {
+        Classification::Http1 { request: Some(r), .. } => assert_eq!(r.method, "GET"),
+        other => panic!("TFO request not parsed: {other:?}"),
+    }
+}
+
+#[test]
+fn the_flow_cap_finishes_the_longest_idle_flow_and_counts_it() {
+    let cfg = FlowConfig { max_flows: 2, ..FlowConfig::default() };
+    let mut table = FlowTable::new(cfg);
+    for port in 0..3u16 {
+        let mut p = packet(&seg(true, SYN, 100, 0, b"", 1));
+        p.src_port = 1000 + port;
+        table.push(&p, 0, Timestamp(i64::from(port)), false);
+    }
+    assert_eq!(table.len(), 2);
+    assert_eq!(table.stats().flows_evicted, 1);
+    assert_eq!(table.drain_finished()[0].client.port(), 1000);
+}

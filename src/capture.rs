@@ -95,6 +95,13 @@ impl std::error::Error for CaptureError {}
 /// Streaming reader of pcap and pcapng.
 pub struct CaptureReader<'r> {
     inner: Box<dyn PcapReaderIterator + Send + 'r>,
+    state: ReaderState,
+    offset: u64,
+    done: bool,
+}
+
+/// What the blocks read so far say about the ones to come.
+struct ReaderState {
     format: Format,
     interfaces: Vec<Interface>,
     /// Per interface: (units per second, offset in seconds) for pcapng timestamps.
@@ -102,8 +109,6 @@ pub struct CaptureReader<'r> {
     /// TLS key logs found in pcapng Decryption Secrets Blocks.
     secrets: Vec<Vec<u8>>,
     warnings: Vec<String>,
-    offset: u64,
-    done: bool,
 }
 
 impl<'r> CaptureReader<'r> {
@@ -118,34 +123,32 @@ impl<'r> CaptureReader<'r> {
             };
             CaptureError { offset: 0, kind }
         })?;
-        Ok(CaptureReader {
-            inner,
+        let state = ReaderState {
             format: Format::PcapNg,
             interfaces: Vec::new(),
             ts_params: Vec::new(),
             secrets: Vec::new(),
             warnings: Vec::new(),
-            offset: 0,
-            done: false,
-        })
+        };
+        Ok(CaptureReader { inner, state, offset: 0, done: false })
     }
 
     pub fn format(&self) -> Format {
-        self.format
+        self.state.format
     }
 
     pub fn interfaces(&self) -> &[Interface] {
-        &self.interfaces
+        &self.state.interfaces
     }
 
     /// Key-log bytes from pcapng Decryption Secrets Blocks (TLS key log type only).
     pub fn secrets(&self) -> &[Vec<u8>] {
-        &self.secrets
+        &self.state.secrets
     }
 
     /// Oddities that did not stop reading (unknown interface ids, bad timestamps...).
     pub fn warnings(&self) -> &[String] {
-        &self.warnings
+        &self.state.warnings
     }
 
     /// Bytes of the input consumed so far.
@@ -162,15 +165,7 @@ impl<'r> CaptureReader<'r> {
         while !self.done {
             match self.inner.next() {
                 Ok((len, block)) => {
-                    let delivered = handle_block(
-                        block,
-                        &mut self.format,
-                        &mut self.interfaces,
-                        &mut self.ts_params,
-                        &mut self.secrets,
-                        &mut self.warnings,
-                        sink,
-                    );
+                    let delivered = self.state.block(block, sink);
                     // Shifting the buffer on every block costs a memmove per packet; refill
                     // shifts once per read instead.
                     self.inner.consume_noshift(len);
@@ -224,131 +219,119 @@ impl<'r> CaptureReader<'r> {
     }
 }
 
-/// Apply one block to the reader state; returns true if a packet went to `sink`.
-fn handle_block(
-    block: PcapBlockOwned<'_>,
-    format: &mut Format,
-    interfaces: &mut Vec<Interface>,
-    ts_params: &mut Vec<(u64, i64)>,
-    secrets: &mut Vec<Vec<u8>>,
-    warnings: &mut Vec<String>,
-    sink: &mut dyn FnMut(PacketRef<'_>),
-) -> bool {
-    match block {
-        PcapBlockOwned::LegacyHeader(h) => {
-            let nanosecond = matches!(h.magic_number, 0xa1b2_3c4d | 0x4d3c_b2a1);
-            *format = Format::Pcap { nanosecond };
-            interfaces.clear();
-            interfaces.push(Interface {
-                name: None,
-                link: LinkType(h.network.0 as u16),
-                snaplen: h.snaplen,
-            });
-            false
-        }
-        PcapBlockOwned::Legacy(b) => {
-            let nanos = match format {
-                Format::Pcap { nanosecond: true } => b.ts_usec,
-                _ => b.ts_usec.saturating_mul(1000),
-            };
-            let link = interfaces.first().map_or(LinkType::ETHERNET, |i| i.link);
-            sink(PacketRef {
-                ts: Timestamp::from_secs_nanos(i64::from(b.ts_sec), nanos),
-                link,
-                data: b.data,
-                orig_len: b.origlen.max(b.caplen),
-                iface: 0,
-            });
-            true
-        }
-        PcapBlockOwned::NG(block) => {
-            handle_ng_block(block, interfaces, ts_params, secrets, warnings, sink)
-        }
-    }
-}
-
 const SECRETS_TLS_KEYLOG: u32 = 0x544c_534b;
 
-fn handle_ng_block(
-    block: Block<'_>,
-    interfaces: &mut Vec<Interface>,
-    ts_params: &mut Vec<(u64, i64)>,
-    secrets: &mut Vec<Vec<u8>>,
-    warnings: &mut Vec<String>,
-    sink: &mut dyn FnMut(PacketRef<'_>),
-) -> bool {
-    match block {
-        Block::SectionHeader(_) => {
-            // Interface ids are per section.
-            interfaces.clear();
-            ts_params.clear();
-            false
-        }
-        Block::InterfaceDescription(idb) => {
-            let name = idb.if_name().and_then(|r| r.ok()).map(str::to_owned);
-            let resolution = idb.ts_resolution().unwrap_or_else(|| {
-                warnings.push(format!(
-                    "interface {}: invalid timestamp resolution; assuming microseconds",
-                    interfaces.len()
-                ));
-                1_000_000
-            });
-            ts_params.push((resolution.max(1), idb.ts_offset()));
-            interfaces.push(Interface {
-                name,
-                link: LinkType(idb.linktype.0 as u16),
-                snaplen: idb.snaplen,
-            });
-            false
-        }
-        Block::EnhancedPacket(epb) => {
-            let Some(iface) = interfaces.get(epb.if_id as usize) else {
-                warn_once(warnings, format!("packet names unknown interface {}", epb.if_id));
-                return false;
-            };
-            let (resolution, offset) =
-                ts_params.get(epb.if_id as usize).copied().unwrap_or((1_000_000, 0));
-            let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-            let secs = i64::try_from(raw / resolution).unwrap_or(i64::MAX).saturating_add(offset);
-            let frac = raw % resolution;
-            let nanos = (u128::from(frac) * 1_000_000_000 / u128::from(resolution)) as u32;
-            let caplen = (epb.caplen as usize).min(epb.data.len());
-            sink(PacketRef {
-                ts: Timestamp::from_secs_nanos(secs, nanos),
-                link: iface.link,
-                data: &epb.data[..caplen],
-                orig_len: epb.origlen.max(caplen as u32),
-                iface: epb.if_id,
-            });
-            true
-        }
-        Block::SimplePacket(spb) => {
-            let Some(iface) = interfaces.first() else {
-                warn_once(warnings, "simple packet block before any interface".to_string());
-                return false;
-            };
-            // A simple packet's captured length is implied: min(origlen, snaplen, block data).
-            let mut caplen = spb.data.len().min(spb.origlen as usize);
-            if iface.snaplen != 0 {
-                caplen = caplen.min(iface.snaplen as usize);
+impl ReaderState {
+    /// Apply one block; returns true if a packet went to `sink`.
+    fn block(&mut self, block: PcapBlockOwned<'_>, sink: &mut dyn FnMut(PacketRef<'_>)) -> bool {
+        let ReaderState { format, interfaces, .. } = self;
+        match block {
+            PcapBlockOwned::LegacyHeader(h) => {
+                let nanosecond = matches!(h.magic_number, 0xa1b2_3c4d | 0x4d3c_b2a1);
+                *format = Format::Pcap { nanosecond };
+                interfaces.clear();
+                interfaces.push(Interface {
+                    name: None,
+                    link: LinkType(h.network.0 as u16),
+                    snaplen: h.snaplen,
+                });
+                false
             }
-            sink(PacketRef {
-                ts: Timestamp(0),
-                link: iface.link,
-                data: &spb.data[..caplen],
-                orig_len: spb.origlen,
-                iface: 0,
-            });
-            true
-        }
-        Block::DecryptionSecrets(dsb) => {
-            if dsb.secrets_type.0 == SECRETS_TLS_KEYLOG {
-                let len = (dsb.secrets_len as usize).min(dsb.data.len());
-                secrets.push(dsb.data[..len].to_vec());
+            PcapBlockOwned::Legacy(b) => {
+                let nanos = match format {
+                    Format::Pcap { nanosecond: true } => b.ts_usec,
+                    _ => b.ts_usec.saturating_mul(1000),
+                };
+                let link = interfaces.first().map_or(LinkType::ETHERNET, |i| i.link);
+                sink(PacketRef {
+                    ts: Timestamp::from_secs_nanos(i64::from(b.ts_sec), nanos),
+                    link,
+                    data: b.data,
+                    orig_len: b.origlen.max(b.caplen),
+                    iface: 0,
+                });
+                true
             }
-            false
+            PcapBlockOwned::NG(block) => self.ng_block(block, sink),
         }
-        _ => false,
+    }
+
+    fn ng_block(&mut self, block: Block<'_>, sink: &mut dyn FnMut(PacketRef<'_>)) -> bool {
+        let ReaderState { interfaces, ts_params, secrets, warnings, .. } = self;
+        match block {
+            Block::SectionHeader(_) => {
+                // Interface ids are per section.
+                interfaces.clear();
+                ts_params.clear();
+                false
+            }
+            Block::InterfaceDescription(idb) => {
+                let name = idb.if_name().and_then(|r| r.ok()).map(str::to_owned);
+                let resolution = idb.ts_resolution().unwrap_or_else(|| {
+                    warnings.push(format!(
+                        "interface {}: invalid timestamp resolution; assuming microseconds",
+                        interfaces.len()
+                    ));
+                    1_000_000
+                });
+                ts_params.push((resolution.max(1), idb.ts_offset()));
+                interfaces.push(Interface {
+                    name,
+                    link: LinkType(idb.linktype.0 as u16),
+                    snaplen: idb.snaplen,
+                });
+                false
+            }
+            Block::EnhancedPacket(epb) => {
+                let Some(iface) = interfaces.get(epb.if_id as usize) else {
+                    warn_once(warnings, format!("packet names unknown interface {}", epb.if_id));
+                    return false;
+                };
+                let (resolution, offset) =
+                    ts_params.get(epb.if_id as usize).copied().unwrap_or((1_000_000, 0));
+                let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                let secs =
+                    i64::try_from(raw / resolution).unwrap_or(i64::MAX).saturating_add(offset);
+                let frac = raw % resolution;
+                let nanos = (u128::from(frac) * 1_000_000_000 / u128::from(resolution)) as u32;
+                let caplen = (epb.caplen as usize).min(epb.data.len());
+                sink(PacketRef {
+                    ts: Timestamp::from_secs_nanos(secs, nanos),
+                    link: iface.link,
+                    data: &epb.data[..caplen],
+                    orig_len: epb.origlen.max(caplen as u32),
+                    iface: epb.if_id,
+                });
+                true
+            }
+            Block::SimplePacket(spb) => {
+                let Some(iface) = interfaces.first() else {
+                    warn_once(warnings, "simple packet block before any interface".to_string());
+                    return false;
+                };
+                // A simple packet's captured length is implied: min(origlen, snaplen, block data).
+                let mut caplen = spb.data.len().min(spb.origlen as usize);
+                if iface.snaplen != 0 {
+                    caplen = caplen.min(iface.snaplen as usize);
+                }
+                sink(PacketRef {
+                    ts: Timestamp(0),
+                    link: iface.link,
+                    data: &spb.data[..caplen],
+                    orig_len: spb.origlen,
+                    iface: 0,
+                });
+                true
+            }
+            Block::DecryptionSecrets(dsb) => {
+                if dsb.secrets_type.0 == SECRETS_TLS_KEYLOG {
+                    let len = (dsb.secrets_len as usize).min(dsb.data.len());
+                    secrets.push(dsb.data[..len].to_vec());
+                }
+                false
+            }
+            _ => false,
+        }
     }
 }
 

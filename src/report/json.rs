@@ -85,6 +85,8 @@ pub struct FlowDto {
     pub first_seen: String,
     pub last_seen: String,
     pub interface: Option<String>,
+    /// Linux interface index from an SLL/SLL2 header (`tcpdump -i any`); 1 is `lo`.
+    pub ifindex: Option<u32>,
     pub tunnel: Option<TunnelDto>,
     pub vlan: Option<u16>,
     pub syn_seen: bool,
@@ -293,6 +295,7 @@ fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
         first_seen: r.first_seen.rfc3339(),
         last_seen: r.last_seen.rfc3339(),
         interface: f.interface.clone(),
+        ifindex: r.ifindex,
         tunnel: r.tunnel.map(|t| match t {
             Tunnel::Vxlan { vni } => TunnelDto { kind: "vxlan", vni: Some(vni) },
             Tunnel::Geneve { vni } => TunnelDto { kind: "geneve", vni: Some(vni) },

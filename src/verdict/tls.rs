@@ -316,13 +316,7 @@ fn tls13(f: &TlsFacts, ctx: &FlowContext) -> (Judgement, ClientCert) {
         return incomplete(f, ctx, "ServerHello");
     };
     let suite = sh.cipher_name.unwrap_or("unknown suite");
-    let client_recs: Vec<u16> = f
-        .client
-        .encrypted_records
-        .iter()
-        .filter(|r| r.content_type.0 == 23)
-        .map(|r| r.len)
-        .collect();
+    let client_recs: Vec<u16> = f.client.app_record_sizes().collect();
     let complete = !client_recs.is_empty() && !f.server.encrypted_records.is_empty();
     let alert_len = f.aead_tag_len.map(|t| 2 + 1 + t);
     if sh.psk_accepted {

@@ -539,6 +539,16 @@ pub struct TlsFacts {
     pub notes: Vec<TlsNote>,
 }
 
+impl DirFacts {
+    /// Lengths of the encrypted records carried as application data (TLS 1.3's outer type).
+    pub fn app_record_sizes(&self) -> impl Iterator<Item = u16> + '_ {
+        self.encrypted_records
+            .iter()
+            .filter(|r| r.content_type == ContentType::APPLICATION_DATA)
+            .map(|r| r.len)
+    }
+}
+
 impl TlsFacts {
     pub fn dir(&self, dir: Dir) -> &DirFacts {
         match dir {

@@ -377,13 +377,6 @@ pub fn refresh_flight(facts: &mut TlsFacts) {
     // A second ClientHello (after HelloRetryRequest) may not offer early data.
     let early =
         facts.hello_retry.is_none() && facts.client_hello.as_ref().is_some_and(|c| c.early_data);
-    let sizes: Vec<u16> = facts
-        .client
-        .encrypted_records
-        .iter()
-        .filter(|r| r.content_type.0 == 23)
-        .map(|r| r.len)
-        .take(FLIGHT_RECORDS)
-        .collect();
+    let sizes: Vec<u16> = facts.client.app_record_sizes().take(FLIGHT_RECORDS).collect();
     facts.tls13_client_flight = Some(read_flight(&sizes, fin, tag, early));
 }

@@ -99,7 +99,34 @@ fn mismatches(want: &Value, flow: &Value) -> Vec<String> {
     if flow["evidence"].as_str().unwrap_or_default().is_empty() {
         out.push("no evidence".to_string());
     }
+    out.extend(evidence_mismatch(flow));
+    if let Some(path) = want.get("http_path").and_then(Value::as_str) {
+        if !flow["evidence"].as_str().unwrap_or_default().contains(path) {
+            out.push(format!("evidence does not show the request path {path}"));
+        }
+    }
     out
+}
+
+/// Each verdict must rest on its own kind of evidence: the sentence names what was seen.
+fn evidence_mismatch(flow: &Value) -> Option<String> {
+    let evidence = flow["evidence"].as_str().unwrap_or_default();
+    let verdict = flow["verdict"].as_str().unwrap_or_default();
+    let needles: &[&str] = match (verdict, flow["proof"].as_str(), flow["protocol"].as_str()) {
+        ("mtls", Some("observed"), _) => &["client sent Certificate ("],
+        ("mtls", Some("inferred"), _) => &["Finished alone is"],
+        ("mtls", _, _) => return Some("mtls without a proof".into()),
+        ("tls-server-auth", _, _) => &["CertificateRequest", "Finished only", "empty Certificate"],
+        ("tls-unknown-auth", _, _) => &["mid-stream", "resumption", "capture", "only the"],
+        ("handshake-failed", _, _) => &["alert", "closed"],
+        ("no-encryption", _, _) => &["NULL"],
+        ("plaintext", _, Some("http1")) => &["HTTP/1.1 in the clear", "HTTP/1.0 in the clear"],
+        ("plaintext", _, Some("h2c")) => &["HTTP/2 prior-knowledge", "Upgrade: h2c"],
+        ("plaintext", _, _) => &["in the clear"],
+        _ => &[""],
+    };
+    (!needles.iter().any(|n| evidence.contains(n)))
+        .then(|| format!("{verdict} evidence {evidence:?} names none of {needles:?}"))
 }
 
 fn check_capture(name: &str, spec: &Value) -> Vec<String> {

@@ -65,6 +65,10 @@ pub struct AnalyzeArgs {
     #[arg(long = "geneve-port", value_name = "PORT")]
     pub geneve_ports: Vec<u16>,
 
+    /// Extra UDP port carrying GTPv1-U (2152 is always decoded).
+    #[arg(long = "gtp-port", value_name = "PORT")]
+    pub gtp_ports: Vec<u16>,
+
     /// A flow idle this long (packet time) is finished, e.g. 600s, 10m.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
     pub idle_timeout: Duration,
@@ -101,6 +105,7 @@ impl AnalyzeArgs {
         let mut cfg = EngineConfig::default();
         cfg.decode.vxlan_ports.extend(&self.vxlan_ports);
         cfg.decode.geneve_ports.extend(&self.geneve_ports);
+        cfg.decode.gtp_ports.extend(&self.gtp_ports);
         cfg.flow.idle_timeout_ns = u64::try_from(self.idle_timeout.as_nanos()).unwrap_or(u64::MAX);
         cfg.flow.max_pending = self.max_flow_buffer;
         cfg.flow.limits.max_buffer = self.max_flow_buffer;

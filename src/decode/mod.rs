@@ -73,6 +73,8 @@ pub struct DecodeConfig {
     pub vxlan_ports: Vec<u16>,
     /// UDP ports (source or destination) that carry Geneve.
     pub geneve_ports: Vec<u16>,
+    /// UDP ports carrying GTPv1-U (default 2152).
+    pub gtp_ports: Vec<u16>,
     /// Open GRE (IP protocol 47): transparent Ethernet, IP, ERSPAN II/III.
     pub gre: bool,
     /// Open IP-in-IP (IP protocols 4 and 41), which Calico's IPIP mode uses between nodes.
@@ -84,6 +86,7 @@ impl Default for DecodeConfig {
         DecodeConfig {
             vxlan_ports: vec![4789, 8472],
             geneve_ports: vec![6081],
+            gtp_ports: vec![2152],
             gre: true,
             ip_in_ip: true,
         }
@@ -149,6 +152,10 @@ pub enum Tunnel {
     },
     /// IPv4 or IPv6 directly inside IPv4/IPv6 (IP protocol 4 or 41).
     IpInIp,
+    /// GTPv1-U (mobile core), with its tunnel endpoint id.
+    Gtp {
+        teid: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -271,3 +271,33 @@ fn mutated_frames_never_panic() {
         }
     }
 }
+
+#[test]
+fn gtp_u_inner_ip_decoded_with_teid_and_extension_headers() {
+    let inner = v4_tcp(PAYLOAD);
+    // Plain G-PDU: flags 0x30 (version 1, PT), type 0xFF, length, TEID.
+    let len = (inner.len() as u16).to_be_bytes();
+    let plain = [&[0x30u8, 0xFF, len[0], len[1], 0, 0, 0x12, 0x34][..], &inner].concat();
+    let frame = eth(0x0800, &udp4(2152, 2152, &plain));
+    let t = tcp(run(LinkType::ETHERNET, &frame));
+    assert_eq!(t.tunnel, Some(Tunnel::Gtp { teid: 0x1234 }));
+    assert_eq!((t.dst_port, t.payload), (443, PAYLOAD));
+    check_prefixes(LinkType::ETHERNET, &frame);
+
+    // E flag: sequence, N-PDU, next type 0x85 (PDU session container, 1 word), then none.
+    let ext =
+        [&[0x34u8, 0xFF, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0x85][..], &[1, 0x10, 0x01, 0x00], &inner]
+            .concat();
+    let frame = eth(0x0800, &udp4(40000, 2152, &ext));
+    assert_eq!(tcp(run(LinkType::ETHERNET, &frame)).tunnel, Some(Tunnel::Gtp { teid: 9 }));
+
+    // A GTP control message (not 0xFF) or a bad extension length is plain UDP.
+    let control = [&[0x32u8, 0x01, 0, 4, 0, 0, 0, 0, 0, 1, 0, 0][..]].concat();
+    assert_eq!(
+        skipped(run(LinkType::ETHERNET, &eth(0x0800, &udp4(2152, 2152, &control)))),
+        Skip::Udp
+    );
+    let bad =
+        [&[0x34u8, 0xFF, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0x85][..], &[0, 0, 0, 0], &inner].concat();
+    assert_eq!(skipped(run(LinkType::ETHERNET, &eth(0x0800, &udp4(2152, 2152, &bad)))), Skip::Udp);
+}

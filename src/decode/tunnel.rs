@@ -29,6 +29,8 @@ pub(super) fn udp<'a>(ctx: &mut Ctx, seg: Segment<'a>) -> Res<'a> {
         vxlan(ctx, body)
     } else if on(&ctx.cfg.geneve_ports) {
         geneve(ctx, body)
+    } else if on(&ctx.cfg.gtp_ports) {
+        gtp_u(ctx, body)
     } else {
         SKIP_UDP
     }
@@ -85,6 +87,44 @@ fn geneve<'a>(ctx: &mut Ctx, body: Segment<'a>) -> Res<'a> {
         ETHERTYPE_IPV6 => ip::ipv6(ctx, inner),
         _ => ethernet(ctx, inner),
     }
+}
+
+const GTP_G_PDU: u8 = 0xFF;
+
+/// 3GPP TS 29.281 GTPv1-U (mobile core captures): flags (version 1, PT 1, E/S/PN), message type
+/// (0xFF carries a user packet), length, TEID; then sequence/N-PDU/next-extension when any of
+/// E, S, PN is set, and a chain of extension headers (length in 4-byte words).
+fn gtp_u<'a>(ctx: &mut Ctx, body: Segment<'a>) -> Res<'a> {
+    if !tunnel_fits(&body, 8, "gtp")? {
+        return SKIP_UDP;
+    }
+    let (Some(&flags), Some(&kind), Some(teid)) =
+        (body.bytes.first(), body.bytes.get(1), be32(body.bytes, 4))
+    else {
+        return Err(truncated("gtp"));
+    };
+    if flags >> 5 != 1 || flags & 0x10 == 0 || kind != GTP_G_PDU {
+        return SKIP_UDP;
+    }
+    let mut hl = 8;
+    if flags & 0x07 != 0 {
+        if !tunnel_fits(&body, 12, "gtp")? {
+            return SKIP_UDP;
+        }
+        hl = 12;
+        let mut next = body.bytes.get(11).copied().unwrap_or(0);
+        // Each extension: length (words), contents, next type; bounded by the header's size.
+        while next != 0 {
+            let words = usize::from(body.bytes.get(hl).copied().unwrap_or(0));
+            if words == 0 || !tunnel_fits(&body, hl + words * 4, "gtp")? {
+                return SKIP_UDP;
+            }
+            hl += words * 4;
+            next = body.bytes.get(hl - 1).copied().unwrap_or(0);
+        }
+    }
+    ctx.enter(Tunnel::Gtp { teid })?;
+    ip::any_ip(ctx, body.skip(hl).bytes)
 }
 
 const GRE_CSUM: u16 = 0x8000;

@@ -304,6 +304,7 @@ fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
                 TunnelDto { kind: "erspan", vni: Some(u32::from(session)) }
             }
             Tunnel::IpInIp => TunnelDto { kind: "ip-in-ip", vni: None },
+            Tunnel::Gtp { teid } => TunnelDto { kind: "gtp", vni: Some(teid) },
         }),
         vlan: r.vlan,
         syn_seen: r.syn_seen,

@@ -72,13 +72,6 @@ impl InputReport {
     }
 }
 
-impl Analysis {
-    /// True if any input could not be read at all.
-    pub fn any_fatal(&self) -> bool {
-        self.inputs.iter().any(|i| i.fatal.is_some())
-    }
-}
-
 /// Progress callback: (bytes consumed of this input, flows so far).
 pub type Progress<'a> = &'a mut dyn FnMut(u64, usize);
 

@@ -109,9 +109,4 @@ impl Engine {
     pub fn finish(&mut self) -> Vec<FlowRecord> {
         self.table.flush()
     }
-
-    /// Bytes buffered across all flows (reassembly and classifiers).
-    pub fn buffered_bytes(&self) -> usize {
-        self.table.buffered_bytes()
-    }
 }

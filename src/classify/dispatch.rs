@@ -158,15 +158,6 @@ impl Classifier {
         }
     }
 
-    /// Bytes currently held (for memory accounting).
-    pub fn buffered(&self) -> usize {
-        let own = self.heads[0].capacity() + self.heads[1].capacity();
-        match &self.state {
-            State::Tls(a, _) => own + a.buffered(),
-            _ => own,
-        }
-    }
-
     fn watching_upgrade(&self) -> bool {
         self.seen[0] < UPGRADE_WATCH || self.seen[1] < UPGRADE_WATCH
     }

@@ -48,7 +48,8 @@ pub fn printable(bytes: &[u8], max: usize) -> String {
             break;
         }
         match b {
-            0x20..=0x7e if b != b'\\' => out.push(char::from(b)),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(char::from(b)),
             _ => out.push_str(&format!("\\x{b:02x}")),
         }
     }

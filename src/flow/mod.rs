@@ -473,17 +473,6 @@ impl FlowTable {
         out.extend(flows.into_iter().map(|f| f.finish()));
         out
     }
-
-    /// Bytes held in reassembly and classifier buffers right now.
-    pub fn buffered_bytes(&self) -> usize {
-        self.flows
-            .values()
-            .map(|f| {
-                f.classifier.buffered()
-                    + f.reasm.iter().map(|r| r.stats().pending_bytes).sum::<usize>()
-            })
-            .sum()
-    }
 }
 
 /// Loopback or same-host addresses: the connection never left the pod.

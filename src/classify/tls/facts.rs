@@ -630,15 +630,7 @@ impl TlsFacts {
 
 /// Printable ASCII kept, backslash and everything else as `\\` / `\xNN` (reversible).
 pub fn escape(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len());
-    for &b in bytes {
-        match b {
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7e => s.push(char::from(b)),
-            _ => s.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    s
+    crate::classify::printable(bytes, usize::MAX)
 }
 
 /// A readable name for a named group (key shares, HelloRetryRequest).

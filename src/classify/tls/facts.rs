@@ -295,6 +295,11 @@ pub struct ClientHelloFacts {
     pub early_data: bool,
     pub key_share_groups: Vec<u16>,
     pub post_handshake_auth: bool,
+    /// The 32-byte client random: the key log's index.
+    pub random: Option<[u8; 32]>,
+    /// TLS 1.3 pre_shared_key identities offered, as FNV-1a 64 hashes of the identity bytes
+    /// (the ticket a NewSessionTicket carried), to link PSK resumption to its origin.
+    pub psk_identities: Vec<u64>,
     /// The body could not be fully parsed; what was read is kept.
     pub malformed: bool,
 }
@@ -537,6 +542,33 @@ pub struct TlsFacts {
     /// TLS 1.3: the client's encrypted flight read against the size rules.
     pub tls13_client_flight: Option<Tls13Flight>,
     pub notes: Vec<TlsNote>,
+    /// TLS 1.3 handshake read with keys from a key log (None: no keys for this flow).
+    pub decrypted: Option<DecryptedHandshake>,
+}
+
+/// What decrypting a TLS 1.3 handshake with key-log secrets showed. Application data is
+/// never decrypted; post-handshake records of the server are opened only to find
+/// NewSessionTicket messages and are dropped unread otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DecryptedHandshake {
+    /// Handshake messages read from the decrypted records, both directions, in order.
+    pub messages: Vec<HandshakeMsg>,
+    /// The server's EncryptedExtensions selected this ALPN protocol.
+    pub alpn: Option<String>,
+    /// The server sent a CertificateRequest.
+    pub certificate_request: bool,
+    pub server_certs: Option<CertChain>,
+    /// The client's Certificate message (present but empty: `count == 0`).
+    pub client_certs: Option<CertChain>,
+    /// The client sent CertificateVerify (proof it holds the certificate's key).
+    pub client_certificate_verify: bool,
+    /// Both Finished messages were decrypted: the handshake is complete.
+    pub server_finished: bool,
+    pub client_finished: bool,
+    /// TLS 1.3 NewSessionTickets (hash of the ticket bytes, to link PSK resumption).
+    pub tickets: Vec<TicketFacts>,
+    /// Why decryption stopped early (wrong key, unsupported suite, gap), if it did.
+    pub error: Option<String>,
 }
 
 impl DirFacts {

@@ -4,6 +4,7 @@
 use crate::capture::{CaptureError, CaptureErrorKind, CaptureReader, Format, Interface};
 use crate::engine::{Engine, EngineConfig, PacketStats};
 use crate::flow::{is_local_pair, FlowRecord, TableStats};
+use crate::link::{self, Linker, Origin, SessionKeys};
 use crate::verdict::{self, ClientCert, Judgement};
 use std::io::Read;
 
@@ -33,6 +34,17 @@ pub struct AnalyzedFlow {
     /// Index into [`Analysis::inputs`].
     pub input: usize,
     pub interface: Option<String>,
+    /// TLS session handles given out or resumed (for [`crate::link`]).
+    pub session: SessionKeys,
+    /// The flow whose handshake created the session this flow resumed, once linked.
+    pub resumed_from: Option<Origin>,
+}
+
+impl AnalyzedFlow {
+    /// The identity the client's certificate named, if one was seen.
+    pub fn client_identity(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What one input yielded.
@@ -84,7 +96,12 @@ pub fn analyze_reader<R: Read + Send>(
     progress: Progress<'_>,
 ) {
     let Analysis { inputs, flows } = analysis;
-    let report = analyze_stream(inputs.len(), path, input, cfg, progress, &mut |f| flows.push(f));
+    let mut linker = Linker::new(link::LinkLimits::default());
+    let mut sink = |f| flows.push(f);
+    let report = analyze_stream(inputs.len(), path, input, cfg, progress, &mut |f| {
+        linker.push(f, &mut sink)
+    });
+    linker.finish(&mut sink);
     inputs.push(report);
 }
 
@@ -147,10 +164,20 @@ fn judge_all(
 ) {
     for mut record in records {
         let (judgement, client_certificate) = verdict::judge(&record);
+        let session = link::session_keys(&record.classification);
         record.compact();
         let interface = ifaces.get(record.iface as usize).and_then(|i| i.name.clone());
         let hop = hop_of(&record, interface.as_deref());
-        sink(AnalyzedFlow { record, judgement, client_certificate, hop, input, interface });
+        sink(AnalyzedFlow {
+            record,
+            judgement,
+            client_certificate,
+            hop,
+            input,
+            interface,
+            session,
+            resumed_from: None,
+        });
     }
 }
 

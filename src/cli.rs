@@ -3,6 +3,7 @@
 
 use crate::analyze::{self, Analysis};
 use crate::engine::EngineConfig;
+use crate::link::{LinkLimits, Linker};
 use crate::report::{json, table};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{self, IsTerminal, Write};
@@ -164,10 +165,14 @@ fn analyze_json(
     inputs: &mut Vec<analyze::InputReport>,
 ) -> io::Result<()> {
     let mut writer = json::StreamWriter::new(out)?;
+    // One linker for the run: a session resumed in one file may have begun in another.
+    let mut linker = Linker::new(LinkLimits::default());
     for path in &args.inputs {
-        let report = read_input(args, path, inputs.len(), &mut |f| writer.flow(&f));
+        let report =
+            read_input(args, path, inputs.len(), &mut |f| linker.push(f, &mut |f| writer.flow(&f)));
         inputs.push(report);
     }
+    linker.finish(&mut |f| writer.flow(&f));
     writer.finish(inputs)
 }
 
@@ -178,10 +183,14 @@ fn analyze_table(
     inputs: &mut Vec<analyze::InputReport>,
 ) -> io::Result<()> {
     let mut analysis = Analysis::default();
+    let mut linker = Linker::new(LinkLimits::default());
     for path in &args.inputs {
-        let report = read_input(args, path, inputs.len(), &mut |f| analysis.flows.push(f));
+        let report = read_input(args, path, inputs.len(), &mut |f| {
+            linker.push(f, &mut |f| analysis.flows.push(f))
+        });
         inputs.push(report);
     }
+    linker.finish(&mut |f| analysis.flows.push(f));
     analysis.inputs = std::mem::take(inputs);
     let color = match args.color {
         ColorChoice::Always => true,

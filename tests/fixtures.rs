@@ -46,6 +46,7 @@ fn actual<'a>(flow: &'a Value, key: &str) -> Option<&'a Value> {
         "vni" => flow.pointer("/tunnel/vni"),
         "cipher" => flow.pointer("/tls/cipher"),
         "resumed" => flow.pointer("/tls/resumed"),
+        "resumed_by" => flow.pointer("/tls/resumed_from/by"),
         "http_method" => flow.pointer("/http/method"),
         "http_path" => flow.pointer("/http/path"),
         "grpc" => flow.pointer("/http/grpc"),
@@ -115,6 +116,7 @@ fn evidence_mismatch(flow: &Value) -> Option<String> {
     let needles: &[&str] = match (verdict, flow["proof"].as_str(), flow["protocol"].as_str()) {
         ("mtls", Some("observed"), _) => &["client sent Certificate ("],
         ("mtls", Some("inferred"), _) => &["Finished alone is"],
+        ("mtls", Some("resumed"), _) => &["resumes the session that flow"],
         ("mtls", _, _) => return Some("mtls without a proof".into()),
         ("tls-server-auth", _, _) => &["CertificateRequest", "Finished only", "empty Certificate"],
         ("tls-unknown-auth", _, _) => &["mid-stream", "resumption", "capture", "only the"],

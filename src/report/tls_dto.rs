@@ -1,7 +1,8 @@
 //! The `tls` object of a flow in the JSON, and the TLS cells of the table.
 
 use crate::classify::tls::{Alert, CertChain, FlightReading, TlsFacts, Version};
-use crate::verdict::ClientCert;
+use crate::link::Origin;
+use crate::verdict::{ClientCert, Proof};
 use crate::Dir;
 use serde::Serialize;
 
@@ -32,6 +33,33 @@ pub struct TlsDto {
     /// TLS 1.3: the size of a client Finished record for the negotiated suite.
     pub finished_record_len: Option<u16>,
     pub alerts: Vec<AlertDto>,
+    /// The flow whose full handshake created the session this one resumed (null when the
+    /// flow is not resumed, or its origin is not in the run).
+    pub resumed_from: Option<OriginDto>,
+}
+
+#[derive(Serialize)]
+pub struct OriginDto {
+    pub input: usize,
+    pub flow: u64,
+    /// "session-id" or "ticket" (TLS 1.3 PSK identities are tickets).
+    pub by: &'static str,
+    pub verdict: &'static str,
+    pub proof: Option<&'static str>,
+    pub client_identity: Option<String>,
+    pub first_seen: String,
+}
+
+pub fn origin_dto(o: &Origin) -> OriginDto {
+    OriginDto {
+        input: o.input,
+        flow: o.flow,
+        by: o.by,
+        verdict: o.verdict.as_str(),
+        proof: o.proof.map(Proof::as_str),
+        client_identity: o.client_identity.clone(),
+        first_seen: o.first_seen.rfc3339(),
+    }
 }
 
 #[derive(Serialize)]
@@ -106,6 +134,7 @@ pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>) -> TlsDto {
         client_flight_records: client_flight(f),
         finished_record_len: f.finished_record_len,
         alerts: f.alerts.iter().map(alert).collect(),
+        resumed_from: None,
     }
 }
 

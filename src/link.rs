@@ -1,0 +1,318 @@
+//! Resumption linking: a resumed TLS session carries no certificates, so its authentication is
+//! the one of the full handshake that created the session. This stage links each resumed flow
+//! to that origin across all flows and inputs of a run:
+//!
+//! - TLS <= 1.2 by session id (the id a full handshake's ServerHello gave out, echoed by an
+//!   abbreviated handshake) or by ticket (NewSessionTicket is sent in the clear, and a later
+//!   ClientHello offers the same bytes);
+//! - TLS 1.3 by PSK identity, which is the ticket of a NewSessionTicket that only a key log can
+//!   show (the ticket travels encrypted).
+//!
+//! Flows stream through [`Linker::push`]; a resumed flow whose origin has not been seen yet
+//! waits (bounded) until the origin arrives or the run ends ([`Linker::finish`]). Session ids
+//! and tickets are kept as 64-bit digests only.
+
+use crate::analyze::AnalyzedFlow;
+use crate::classify::tls::{fnv1a64, TlsFacts, Version};
+use crate::classify::Classification;
+use crate::verdict::{ClientCert, Judgement, Proof, Verdict};
+use crate::Timestamp;
+use rustc_hash::FxHashMap;
+
+/// A session handle: the digest of a session id or of a ticket (TLS 1.2 ticket or TLS 1.3 PSK
+/// identity, which are the same bytes as the NewSessionTicket's ticket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionKey {
+    Id(u64),
+    Ticket(u64),
+}
+
+/// The session handles of one flow, taken before the flow is compacted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionKeys {
+    /// Handles this flow's handshake gave out (a later flow may resume with them).
+    pub issued: Vec<SessionKey>,
+    /// Handles under which this flow resumed a session (accepted by the server), best first.
+    pub resumes: Vec<SessionKey>,
+}
+
+impl SessionKeys {
+    pub fn of(f: &TlsFacts) -> SessionKeys {
+        let mut keys = SessionKeys::default();
+        let (Some(ch), Some(sh)) = (f.client_hello.as_ref(), f.server_hello.as_ref()) else {
+            return keys;
+        };
+        if sh.version == Version::TLS13 {
+            if sh.psk_accepted {
+                keys.resumes.extend(ch.psk_identities.iter().map(|&h| SessionKey::Ticket(h)));
+            }
+            if let Some(d) = &f.decrypted {
+                keys.issued.extend(d.tickets.iter().map(|t| SessionKey::Ticket(t.hash)));
+            }
+            return keys;
+        }
+        if f.abbreviated {
+            keys.resumes.extend(ch.session_ticket_hash.map(SessionKey::Ticket));
+            if sh.session_id_echoed && !sh.session_id.is_empty() {
+                keys.resumes.push(SessionKey::Id(fnv1a64(&sh.session_id)));
+            }
+        } else if !sh.session_id.is_empty() {
+            keys.issued.push(SessionKey::Id(fnv1a64(&sh.session_id)));
+        }
+        // A resumed handshake may renew the ticket: the new one leads to the same origin.
+        keys.issued.extend(f.session_ticket.map(|t| SessionKey::Ticket(t.hash)));
+        keys
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.issued.is_empty() && self.resumes.is_empty()
+    }
+}
+
+/// The flow whose full handshake created a session that another flow resumed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    /// Index of the input the origin was read from.
+    pub input: usize,
+    /// The origin's flow id within that input.
+    pub flow: u64,
+    pub verdict: Verdict,
+    pub proof: Option<Proof>,
+    pub client_certificate: Option<ClientCert>,
+    /// The origin's client identity, when its certificate named one.
+    pub client_identity: Option<String>,
+    pub first_seen: Timestamp,
+    /// How this flow was linked: "session-id" or "ticket".
+    pub by: &'static str,
+}
+
+/// Bounds that keep the linker's memory flat on endless captures.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkLimits {
+    /// Session handles remembered (oldest forgotten first once full).
+    pub max_sessions: usize,
+    /// Resumed flows held back waiting for an origin (beyond: reported unlinked at once).
+    pub max_waiting: usize,
+}
+
+impl Default for LinkLimits {
+    fn default() -> Self {
+        LinkLimits { max_sessions: 1 << 20, max_waiting: 1 << 16 }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Known {
+    input: usize,
+    flow: u64,
+    verdict: Verdict,
+    proof: Option<Proof>,
+    client_certificate: Option<ClientCert>,
+    client_identity: Option<String>,
+    first_seen: Timestamp,
+}
+
+/// Links resumed flows to their origins as flows stream by.
+#[derive(Debug, Default)]
+pub struct Linker {
+    limits: LinkLimits,
+    sessions: FxHashMap<SessionKey, u32>,
+    known: Vec<Known>,
+    /// Insertion order of `sessions`, to forget the oldest when full.
+    order: std::collections::VecDeque<SessionKey>,
+    waiting: Vec<Option<AnalyzedFlow>>,
+    waiting_by_key: FxHashMap<SessionKey, Vec<usize>>,
+    waiting_count: usize,
+    /// Resumed flows reported without waiting because `max_waiting` was reached.
+    pub overflowed: u64,
+    /// Session handles forgotten because `max_sessions` was reached.
+    pub forgotten: u64,
+}
+
+impl Linker {
+    pub fn new(limits: LinkLimits) -> Self {
+        Linker { limits, ..Linker::default() }
+    }
+
+    /// Take one judged flow; hand it (and any flow it unblocks) to `sink` when it is final.
+    pub fn push(&mut self, mut flow: AnalyzedFlow, sink: &mut dyn FnMut(AnalyzedFlow)) {
+        if !flow.session.resumes.is_empty() {
+            if let Some((origin_ix, by)) = self.find(&flow.session.resumes) {
+                self.link(&mut flow, origin_ix, by);
+            } else if self.waiting_count < self.limits.max_waiting {
+                let ix = self.waiting.len();
+                for key in &flow.session.resumes {
+                    self.waiting_by_key.entry(*key).or_default().push(ix);
+                }
+                self.waiting.push(Some(flow));
+                self.waiting_count += 1;
+                return;
+            } else {
+                self.overflowed += 1;
+                unlinked(&mut flow, "too many resumed flows were waiting for their origin");
+            }
+        }
+        let mut ready = vec![flow];
+        while let Some(flow) = ready.pop() {
+            let origin_ix = self.register(&flow);
+            if let Some(ix) = origin_ix {
+                // Flows that waited for one of the handles this flow gave out.
+                for key in &flow.session.issued {
+                    for w in self.waiting_by_key.remove(key).unwrap_or_default() {
+                        if let Some(mut waiter) = self.waiting[w].take() {
+                            self.waiting_count -= 1;
+                            let by = by_word(*key);
+                            self.link(&mut waiter, ix, by);
+                            ready.push(waiter);
+                        }
+                    }
+                }
+            }
+            sink(flow);
+        }
+        if self.waiting_count == 0 && !self.waiting.is_empty() {
+            self.waiting.clear();
+            self.waiting_by_key.clear();
+        }
+    }
+
+    /// The run is over: report every flow still waiting as unlinked, in arrival order.
+    pub fn finish(&mut self, sink: &mut dyn FnMut(AnalyzedFlow)) {
+        self.waiting_by_key.clear();
+        self.waiting_count = 0;
+        for mut flow in std::mem::take(&mut self.waiting).into_iter().flatten() {
+            unlinked(
+                &mut flow,
+                "the full handshake that created this session is not in the capture",
+            );
+            sink(flow);
+        }
+    }
+
+    fn find(&self, keys: &[SessionKey]) -> Option<(usize, &'static str)> {
+        keys.iter().find_map(|k| self.sessions.get(k).map(|&ix| (ix as usize, by_word(*k))))
+    }
+
+    /// Remember the handles `flow` gave out; returns its index among known origins.
+    fn register(&mut self, flow: &AnalyzedFlow) -> Option<usize> {
+        if flow.session.issued.is_empty() {
+            return None;
+        }
+        let ix = self.known.len();
+        self.known.push(Known {
+            input: flow.input,
+            flow: flow.record.id,
+            verdict: flow.judgement.verdict,
+            proof: flow.judgement.proof,
+            client_certificate: flow.client_certificate,
+            client_identity: flow.client_identity(),
+            first_seen: flow.record.first_seen,
+        });
+        for key in &flow.session.issued {
+            if self.sessions.contains_key(key) {
+                continue;
+            }
+            if self.sessions.len() >= self.limits.max_sessions {
+                if let Some(old) = self.order.pop_front() {
+                    self.sessions.remove(&old);
+                    self.forgotten += 1;
+                }
+            }
+            self.sessions.insert(*key, ix as u32);
+            self.order.push_back(*key);
+        }
+        Some(ix)
+    }
+
+    fn link(&self, flow: &mut AnalyzedFlow, origin_ix: usize, by: &'static str) {
+        // A resumed flow that renewed its ticket is itself an origin: a chain of resumptions
+        // names its nearest link, whose verdict was inherited from the one before.
+        let k = &self.known[origin_ix];
+        let (verdict, proof, cert) = (k.verdict, k.proof, k.client_certificate);
+        let origin = Origin {
+            input: k.input,
+            flow: k.flow,
+            verdict,
+            proof,
+            client_certificate: cert,
+            client_identity: k.client_identity.clone(),
+            first_seen: k.first_seen,
+            by,
+        };
+        let j = &mut flow.judgement;
+        if j.verdict == Verdict::TlsUnknownAuth {
+            let whose = match &origin.client_identity {
+                Some(id) => format!(" (client {id})"),
+                None => String::new(),
+            };
+            let from = format!(
+                "it resumes the session that flow {} of input {} created at {}",
+                origin.flow,
+                origin.input,
+                origin.first_seen.rfc3339()
+            );
+            match verdict {
+                Verdict::Mtls => {
+                    *j = Judgement {
+                        verdict: Verdict::Mtls,
+                        proof: Some(Proof::Resumed),
+                        evidence: format!(
+                            "{}; {from} with a mutual handshake{whose}",
+                            base_evidence(&j.evidence)
+                        ),
+                        warnings: std::mem::take(&mut j.warnings),
+                    };
+                    flow.client_certificate = cert;
+                }
+                Verdict::TlsServerAuth => {
+                    *j = Judgement {
+                        verdict: Verdict::TlsServerAuth,
+                        proof: Some(Proof::Resumed),
+                        evidence: format!(
+                            "{}; {from} without a client certificate",
+                            base_evidence(&j.evidence)
+                        ),
+                        warnings: std::mem::take(&mut j.warnings),
+                    };
+                    flow.client_certificate = cert;
+                }
+                other => {
+                    j.evidence = format!(
+                        "{}; {from}, whose authentication is not known either ({other})",
+                        base_evidence(&j.evidence)
+                    );
+                }
+            }
+        }
+        flow.resumed_from = Some(origin);
+    }
+}
+
+fn by_word(key: SessionKey) -> &'static str {
+    match key {
+        SessionKey::Id(_) => "session-id",
+        SessionKey::Ticket(_) => "ticket",
+    }
+}
+
+/// The resumption sentence without its "no certificates on the wire" tail.
+fn base_evidence(e: &str) -> &str {
+    e.strip_suffix(": no certificates on the wire").unwrap_or(e)
+}
+
+fn unlinked(flow: &mut AnalyzedFlow, why: &str) {
+    if flow.judgement.verdict == Verdict::TlsUnknownAuth {
+        flow.judgement.evidence = format!("{}; {why}", flow.judgement.evidence);
+    }
+}
+
+/// The session handles of a judged flow (empty for anything but TLS).
+pub fn session_keys(c: &Classification) -> SessionKeys {
+    match c {
+        Classification::Tls { facts, .. } => SessionKeys::of(facts),
+        _ => SessionKeys::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -34,6 +34,8 @@ pub struct SessionKeys {
     pub issued: Vec<SessionKey>,
     /// Handles under which this flow resumed a session (accepted by the server), best first.
     pub resumes: Vec<SessionKey>,
+    /// The resumption is TLS 1.3 PSK (its ticket was issued encrypted).
+    pub psk: bool,
 }
 
 impl SessionKeys {
@@ -44,6 +46,7 @@ impl SessionKeys {
         };
         if sh.version == Version::TLS13 {
             if sh.psk_accepted {
+                keys.psk = true;
                 keys.resumes.extend(ch.psk_identities.iter().map(|&h| SessionKey::Ticket(h)));
             }
             if let Some(d) = &f.decrypted {
@@ -181,10 +184,13 @@ impl Linker {
         self.waiting_by_key.clear();
         self.waiting_count = 0;
         for mut flow in std::mem::take(&mut self.waiting).into_iter().flatten() {
-            unlinked(
-                &mut flow,
-                "the full handshake that created this session is not in the capture",
-            );
+            let why = if flow.session.psk {
+                "no handshake in this run is known to have issued its ticket (TLS 1.3 sends \
+                 tickets encrypted: a key log for the original handshake links them)"
+            } else {
+                "the full handshake that created this session is not in the capture"
+            };
+            unlinked(&mut flow, why);
             sink(flow);
         }
     }

@@ -37,7 +37,7 @@ fn flow(id: u64, verdict: Verdict, issued: &[SessionKey], resumes: &[SessionKey]
         hop: Hop::Network,
         input: 0,
         interface: None,
-        session: SessionKeys { issued: issued.to_vec(), resumes: resumes.to_vec() },
+        session: SessionKeys { issued: issued.to_vec(), resumes: resumes.to_vec(), psk: false },
         resumed_from: None,
     }
 }
@@ -183,4 +183,12 @@ fn a_failed_resumption_keeps_its_own_verdict() {
     let out = run(&mut Linker::default(), vec![flow(1, Verdict::Mtls, &[T1], &[]), failed]);
     assert_eq!(out[1].judgement.verdict, Verdict::HandshakeFailed);
     assert_eq!(out[1].resumed_from.as_ref().unwrap().flow, 1, "the link is still shown");
+}
+
+#[test]
+fn an_unlinked_psk_resumption_points_at_the_key_log() {
+    let mut psk = flow(2, Verdict::TlsUnknownAuth, &[], &[T1]);
+    psk.session.psk = true;
+    let out = run(&mut Linker::default(), vec![psk]);
+    assert!(out[0].judgement.evidence.contains("a key log for the original handshake"));
 }

@@ -8,7 +8,8 @@
 //!
 //! Everything a verdict needs is read from the wire in the clear: TLS <= 1.2 shows the whole
 //! handshake until ChangeCipherSpec; TLS 1.3 shows the hellos, and the sizes of the client's
-//! encrypted records tell whether it sent a certificate (see [`flight`]).
+//! encrypted records tell whether it sent a certificate (see [`flight`]). With a key log, the
+//! TLS 1.3 handshake itself is decrypted as its records arrive (see [`decrypt`]).
 //!
 //! Any chunking gives the same facts; buffers are bounded by [`Limits::max_buffer`]; no input
 //! can make it panic. Feed both directions in capture order: cross-direction facts (which

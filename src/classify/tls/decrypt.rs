@@ -45,7 +45,7 @@ pub enum Hash {
 }
 
 impl Hash {
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             Hash::Sha256 => 32,
             Hash::Sha384 => 48,
@@ -237,10 +237,12 @@ fn label(dir: Dir) -> &'static str {
 /// record of a direction after a TLS 1.3 ServerHello.
 pub fn wants(st: &mut DirState, facts: &mut TlsFacts, cx: &Ctx) -> bool {
     if matches!(st.dec, Dec::Undecided) {
-        if facts.version() != Some(Version::TLS13) || facts.server_hello.is_none() {
-            return false;
+        match facts.version() {
+            Some(Version::TLS13) if facts.server_hello.is_some() => st.dec = lookup(facts, cx),
+            // TLS <= 1.2 is not decrypted: decide once.
+            Some(v) if v != Version::TLS13 => st.dec = Dec::Off,
+            _ => return false,
         }
-        st.dec = lookup(facts, cx);
     }
     st.dec.active()
 }
@@ -270,17 +272,18 @@ fn lookup(facts: &mut TlsFacts, cx: &Ctx) -> Dec {
         d.error.get_or_insert(format!("the key log has no {} for this flow", label(cx.dir)));
         return Dec::Off;
     };
-    let key = (secret.len() == hash.len()).then(|| RecordKey::new(aead, hash, &secret)).flatten();
+    let key =
+        (secret.len() == hash.output_len()).then(|| RecordKey::new(aead, hash, &secret)).flatten();
     let Some(key) = key else {
         d.error.get_or_insert(format!(
             "the key log's {} is {} bytes; the suite needs {}",
             label(cx.dir),
             secret.len(),
-            hash.len()
+            hash.output_len()
         ));
         return Dec::Off;
     };
-    let app_secret = app_secret.filter(|s| s.len() == hash.len());
+    let app_secret = app_secret.filter(|s| s.len() == hash.output_len());
     Dec::On(Box::new(DirDecrypt {
         aead,
         hash,
@@ -424,16 +427,14 @@ impl DirDecrypt {
             (Dir::ToServer, 15, Phase::Handshake) => d.client_certificate_verify = true,
             (Dir::ToClient, 20, Phase::Handshake) => {
                 d.server_finished = true;
-                next = self.to_application_keys();
+                next = self.switch_to_application_keys();
             }
             (Dir::ToServer, 20, Phase::Handshake) => {
                 d.client_finished = true;
                 next = Next::Stop(None);
             }
-            (Dir::ToClient, 4, Phase::Tickets(_)) => {
-                if d.tickets.len() < MAX_TICKETS {
-                    d.tickets.push(ticket13(body));
-                }
+            (Dir::ToClient, 4, Phase::Tickets(_)) if d.tickets.len() < MAX_TICKETS => {
+                d.tickets.push(ticket13(body));
             }
             // KeyUpdate changes the keys: stop reading.
             (_, 24, _) => next = Next::Stop(None),
@@ -446,7 +447,7 @@ impl DirDecrypt {
     }
 
     /// After the server's Finished: its application keys, to find NewSessionTicket.
-    fn to_application_keys(&mut self) -> Next {
+    fn switch_to_application_keys(&mut self) -> Next {
         if !self.hs.is_empty() {
             return Next::Stop(Some("handshake bytes after Finished under the same key".into()));
         }

@@ -311,3 +311,31 @@ fn cli_keylog_flag_proves_and_an_unreadable_one_exits_two() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/keys.txt") && err.contains("cannot read"), "{err}");
 }
+
+#[test]
+fn mutated_keylogged_captures_never_panic() {
+    let pcap = read("tls13_mutual_veth.pcap");
+    let keys = keylog_of(&read("tls13_mutual_veth.keylog"));
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..64 {
+        let mut bytes = pcap.clone();
+        // Flip a few bytes past the file header: headers, hellos and ciphertext alike.
+        for _ in 0..1 + next() % 4 {
+            let at = 24 + (next() as usize) % (bytes.len() - 24);
+            bytes[at] ^= 1 << (next() % 8);
+        }
+        let d = doc(&analyze_bytes("mutated.pcap", &bytes, Some(keys.clone())));
+        for flow in d["flows"].as_array().into_iter().flatten() {
+            assert!(!flow["evidence"].as_str().unwrap_or_default().is_empty());
+            if flow["proof"] == "decrypted" {
+                assert!(flow["tls"]["decrypted"]["client_finished"] == true);
+            }
+        }
+    }
+}

@@ -612,6 +612,30 @@ mod tests {
     }
 
     #[test]
+    fn chacha20_poly1305_records_open_in_sequence() {
+        let secret = [7u8; 32];
+        let key = hkdf_expand_label(Hash::Sha256, &secret, b"key", &[], 32).expect("key");
+        let iv = hkdf_expand_label(Hash::Sha256, &secret, b"iv", &[], 12).expect("iv");
+        let sealer = ChaCha20Poly1305::new_from_slice(&key).expect("cipher");
+        let mut opener =
+            RecordKey::new(Aead::ChaCha20Poly1305, Hash::Sha256, &secret).expect("key");
+        for seq in 0u64..3 {
+            let mut nonce: [u8; 12] = iv.clone().try_into().expect("12 bytes");
+            for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
+                *n ^= s;
+            }
+            let mut buf = vec![20, 0, 0, 32, seq as u8, 22, 0, 0];
+            let len = (buf.len() + 16) as u16;
+            let header = [23, 3, 3, (len >> 8) as u8, len as u8];
+            let nonce = chacha20poly1305::Nonce::from_slice(&nonce);
+            sealer.encrypt_in_place(nonce, &header, &mut buf).expect("sealed");
+            assert!(opener.open(&header, &mut buf), "record {seq}");
+            assert_eq!(inner_type(&mut buf), Some(22));
+            assert_eq!(buf, [20, 0, 0, 32, seq as u8]);
+        }
+    }
+
+    #[test]
     fn inner_plaintext_padding() {
         let mut b = vec![1, 2, 22, 0, 0, 0];
         assert_eq!(inner_type(&mut b), Some(22));

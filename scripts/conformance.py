@@ -4,6 +4,10 @@ flow's verdict and protocol with the corpus's truth.json (../shared/corpus, see 
 
 Usage: scripts/conformance.py [--corpus DIR] [--bin PATH] [--min-agreement 0.9] [--verbose]
 
+Captures that have a `<capture>.keylog.txt` beside them are run with `--keylog` (TLS 1.3
+handshakes are then decrypted, proof `decrypted`); the run reports how many flows were proven
+that way.
+
 A truth flow agrees when mtlscope reports a flow between the same two endpoints (either
 orientation) whose verdict is one of the truth's allowed verdicts and, when truth names a
 protocol, whose protocol matches (upgrade flows may report either part). Captures are never
@@ -23,8 +27,11 @@ def norm(endpoint):
 
 
 def load_flows(binary, path):
+    cmd = [binary, "analyze", "--format", "json", "--no-progress"]
+    if os.path.exists(path + ".keylog.txt"):
+        cmd += ["--keylog", path + ".keylog.txt"]
     proc = subprocess.run(
-        [binary, "analyze", "--format", "json", "--no-progress", path],
+        cmd + [path],
         capture_output=True,
         text=True,
         timeout=300,
@@ -79,6 +86,7 @@ def main():
         return 0
     truth = json.load(open(truth_path))
     total = agreed = 0
+    keylogged = decrypted = decrypted_agree = 0
     failures = []
     captures_ok = 0
     for name in sorted(truth):
@@ -91,10 +99,19 @@ def main():
             print(f"  FAIL {name}: {err}")
             continue
         ok = 0
+        if os.path.exists(os.path.join(args.corpus, name) + ".keylog.txt"):
+            keylogged += 1
+        proven = [f for fs in flows.values() for f in fs if f.get("proof") == "decrypted"]
+        decrypted += len(proven)
+        for f in proven:
+            if args.verbose:
+                print(f"    decrypted {name}: {f['verdict']}: {f['evidence'][:100]}")
         for tf in entry["flows"]:
             key = frozenset((norm(tf["client"]), norm(tf["server"])))
-            agrees, why = judge(tf, flows.get(key, []))
+            ours = flows.get(key, [])
+            agrees, why = judge(tf, ours)
             ok += agrees
+            decrypted_agree += agrees and any(f.get("proof") == "decrypted" for f in ours)
             if not agrees:
                 failures.append((name, f"{tf['client']} -> {tf['server']}", f"want {tf['verdicts']}: {why}"))
         n = len(entry["flows"])
@@ -110,6 +127,10 @@ def main():
     print(
         f"conformance: {agreed}/{total} flows agree ({pct:.1f}%), "
         f"{captures_ok}/{len(truth)} captures fully agree"
+    )
+    print(
+        f"conformance: {keylogged} captures run with --keylog; {decrypted} flows proven by "
+        f"decryption (proof decrypted), {decrypted_agree} of them agreeing with truth"
     )
     if total and agreed / total < args.min_agreement:
         print(f"conformance: below the required {args.min_agreement:.0%}")

@@ -2,8 +2,10 @@
 //! place of the batch path that touches files; the stages it drives do no I/O.
 
 use crate::capture::{CaptureError, CaptureErrorKind, CaptureReader, Format, Interface};
+use crate::classify::Classification;
 use crate::engine::{Engine, EngineConfig, PacketStats};
 use crate::flow::{is_local_pair, FlowRecord, TableStats};
+use crate::keylog::{KeyLog, KeyLogStats};
 use crate::link::{self, Linker, Origin, SessionKeys};
 use crate::verdict::{self, ClientCert, Judgement};
 use std::io::Read;
@@ -123,7 +125,17 @@ pub fn analyze_stream<R: Read + Send>(
             return report;
         }
     };
-    let mut engine = Engine::new(cfg.clone());
+    // One key log for the run; this input's Decryption Secrets Blocks join it as they are read.
+    let keylog = cfg.keylog.clone().unwrap_or_default();
+    let keylog_before = keylog.stats();
+    reader.set_keylog(keylog.clone());
+    let mut engine = Engine::new(EngineConfig { keylog: Some(keylog.clone()), ..cfg.clone() });
+    let mut tally = DecryptTally::default();
+    let outer = sink;
+    let sink = &mut |f: AnalyzedFlow| {
+        tally.add(&f);
+        outer(f)
+    };
     let mut n = 0u64;
     let mut finished = 0usize;
     loop {
@@ -153,7 +165,54 @@ pub fn analyze_stream<R: Read + Send>(
     report.stats = engine.stats().clone();
     report.table = engine.table_stats();
     add_stat_warnings(&mut report);
+    report.warnings.extend(tally.warnings(&keylog, keylog_before));
     report
+}
+
+/// What key-log decryption did for one input's flows.
+#[derive(Debug, Default)]
+struct DecryptTally {
+    decrypted: u64,
+    failed: u64,
+}
+
+impl DecryptTally {
+    fn add(&mut self, f: &AnalyzedFlow) {
+        if let Classification::Tls { facts, .. } = &f.record.classification {
+            // The client's flight, up to its Finished, is what proves client authentication.
+            match facts.decrypted.as_ref().map(|d| d.client_finished) {
+                Some(true) => self.decrypted += 1,
+                Some(false) => self.failed += 1,
+                None => {}
+            }
+        }
+    }
+
+    /// The key-log counts and failures, as input warnings (nothing when no key log is in use).
+    fn warnings(&self, keylog: &KeyLog, before: KeyLogStats) -> Vec<String> {
+        let now = keylog.stats();
+        let mut w = Vec::new();
+        let dsb = now.entries - before.entries;
+        let dsb_bad = now.malformed - before.malformed;
+        if dsb > 0 || dsb_bad > 0 {
+            w.push(format!(
+                "Decryption Secrets Blocks added {dsb} key-log entries ({dsb_bad} malformed lines ignored)"
+            ));
+        }
+        if now.client_randoms > 0 {
+            w.push(format!(
+                "key log: {} secrets for {} client randoms; {} TLS 1.3 handshakes of this input decrypted",
+                now.entries, now.client_randoms, self.decrypted
+            ));
+        }
+        if self.failed > 0 {
+            w.push(format!(
+                "{} flows had keys but decryption failed before the client's Finished (see tls.decrypted.error); their verdicts come from record sizes",
+                self.failed
+            ));
+        }
+        w
+    }
 }
 
 fn judge_all(

@@ -108,6 +108,8 @@ struct ReaderState {
     ts_params: Vec<(u64, i64)>,
     /// TLS key logs found in pcapng Decryption Secrets Blocks.
     secrets: Vec<Vec<u8>>,
+    /// Where those secrets go as soon as they are read (before the packets after them).
+    keylog: Option<std::sync::Arc<crate::keylog::KeyLog>>,
     warnings: Vec<String>,
 }
 
@@ -128,6 +130,7 @@ impl<'r> CaptureReader<'r> {
             interfaces: Vec::new(),
             ts_params: Vec::new(),
             secrets: Vec::new(),
+            keylog: None,
             warnings: Vec::new(),
         };
         Ok(CaptureReader { inner, state, offset: 0, done: false })
@@ -144,6 +147,11 @@ impl<'r> CaptureReader<'r> {
     /// Key-log bytes from pcapng Decryption Secrets Blocks (TLS key log type only).
     pub fn secrets(&self) -> &[Vec<u8>] {
         &self.state.secrets
+    }
+
+    /// Add every Decryption Secrets Block's key log to `keylog` the moment it is read.
+    pub fn set_keylog(&mut self, keylog: std::sync::Arc<crate::keylog::KeyLog>) {
+        self.state.keylog = Some(keylog);
     }
 
     /// Oddities that did not stop reading (unknown interface ids, bad timestamps...).
@@ -257,7 +265,7 @@ impl ReaderState {
     }
 
     fn ng_block(&mut self, block: Block<'_>, sink: &mut dyn FnMut(PacketRef<'_>)) -> bool {
-        let ReaderState { interfaces, ts_params, secrets, warnings, .. } = self;
+        let ReaderState { interfaces, ts_params, secrets, keylog, warnings, .. } = self;
         match block {
             Block::SectionHeader(_) => {
                 // Interface ids are per section.
@@ -326,6 +334,9 @@ impl ReaderState {
             Block::DecryptionSecrets(dsb) => {
                 if dsb.secrets_type.0 == SECRETS_TLS_KEYLOG {
                     let len = (dsb.secrets_len as usize).min(dsb.data.len());
+                    if let Some(k) = keylog {
+                        k.add(&dsb.data[..len]);
+                    }
                     secrets.push(dsb.data[..len].to_vec());
                 }
                 false

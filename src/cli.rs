@@ -3,10 +3,13 @@
 
 use crate::analyze::{self, Analysis};
 use crate::engine::EngineConfig;
+use crate::keylog::KeyLog;
 use crate::link::{LinkLimits, Linker};
 use crate::report::{json, table};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const EXIT_OK: i32 = 0;
@@ -18,6 +21,7 @@ Examples:
   mtlscope analyze --format json node1.pcapng node2.pcap > flows.json
   kubectl exec -n shop web-0 -c debug -- tcpdump -i any -U -w - | mtlscope analyze -
   mtlscope analyze --geneve-port 47101 overlay.pcap
+  mtlscope analyze --keylog sslkeys.txt capture.pcap    (TLS 1.3: decrypt the handshake)
 
 Exit codes:
   0  every input was analysed (a truncated file is analysed up to the damage, with a warning)
@@ -82,6 +86,11 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "N", default_value_t = 500_000)]
     pub max_flows: usize,
 
+    /// NSS key log (SSLKEYLOGFILE format) to decrypt TLS 1.3 handshakes with, for proof
+    /// `decrypted`; repeatable. pcapng Decryption Secrets Blocks are always used too.
+    #[arg(long = "keylog", value_name = "FILE")]
+    pub keylogs: Vec<PathBuf>,
+
     /// Never show progress on stderr.
     #[arg(long)]
     pub no_progress: bool,
@@ -130,13 +139,43 @@ pub fn main() -> i32 {
     }
 }
 
+/// Reads every `--keylog` file into the run's one key log. Malformed lines are warned about;
+/// an unreadable file is an error (exit 2).
+pub fn load_keylogs(paths: &[PathBuf]) -> Result<Arc<KeyLog>, String> {
+    let keylog = Arc::new(KeyLog::new());
+    for path in paths {
+        let text = std::fs::read(path)
+            .map_err(|e| format!("--keylog {}: cannot read: {e}", path.display()))?;
+        let st = keylog.add(&text);
+        if st.malformed > 0 {
+            eprintln!(
+                "mtlscope: warning: --keylog {}: {} malformed lines ignored",
+                path.display(),
+                st.malformed
+            );
+        }
+        if st.entries == 0 {
+            eprintln!("mtlscope: warning: --keylog {}: no TLS secrets found", path.display());
+        }
+    }
+    Ok(keylog)
+}
+
 fn run_analyze(args: &AnalyzeArgs) -> i32 {
+    let mut cfg = args.engine_config();
+    match load_keylogs(&args.keylogs) {
+        Ok(keylog) => cfg.keylog = Some(keylog),
+        Err(e) => {
+            eprintln!("mtlscope: error: {e}");
+            return EXIT_UNREADABLE;
+        }
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut inputs = Vec::new();
     let result = match args.format {
-        OutputFormat::Json => analyze_json(args, &mut out, &mut inputs),
-        OutputFormat::Table => analyze_table(args, &mut out, &mut inputs),
+        OutputFormat::Json => analyze_json(args, &cfg, &mut out, &mut inputs),
+        OutputFormat::Table => analyze_table(args, &cfg, &mut out, &mut inputs),
     };
     let result = result.and_then(|()| out.flush());
     for input in &inputs {
@@ -161,6 +200,7 @@ fn run_analyze(args: &AnalyzeArgs) -> i32 {
 /// JSON streams each flow out as soon as it is judged: memory stays flat.
 fn analyze_json(
     args: &AnalyzeArgs,
+    cfg: &EngineConfig,
     out: &mut dyn Write,
     inputs: &mut Vec<analyze::InputReport>,
 ) -> io::Result<()> {
@@ -168,8 +208,9 @@ fn analyze_json(
     // One linker for the run: a session resumed in one file may have begun in another.
     let mut linker = Linker::new(LinkLimits::default());
     for path in &args.inputs {
-        let report =
-            read_input(args, path, inputs.len(), &mut |f| linker.push(f, &mut |f| writer.flow(&f)));
+        let report = read_input(args, cfg, path, inputs.len(), &mut |f| {
+            linker.push(f, &mut |f| writer.flow(&f))
+        });
         inputs.push(report);
     }
     linker.finish(&mut |f| writer.flow(&f));
@@ -179,13 +220,14 @@ fn analyze_json(
 /// The table sorts the worst flows first, so it keeps every (compacted) flow until the end.
 fn analyze_table(
     args: &AnalyzeArgs,
+    cfg: &EngineConfig,
     out: &mut dyn Write,
     inputs: &mut Vec<analyze::InputReport>,
 ) -> io::Result<()> {
     let mut analysis = Analysis::default();
     let mut linker = Linker::new(LinkLimits::default());
     for path in &args.inputs {
-        let report = read_input(args, path, inputs.len(), &mut |f| {
+        let report = read_input(args, cfg, path, inputs.len(), &mut |f| {
             linker.push(f, &mut |f| analysis.flows.push(f))
         });
         inputs.push(report);
@@ -207,21 +249,14 @@ fn analyze_table(
 /// Open one input (a path or `-`) and analyse it.
 fn read_input(
     args: &AnalyzeArgs,
+    cfg: &EngineConfig,
     path: &str,
     index: usize,
     sink: &mut dyn FnMut(analyze::AnalyzedFlow),
 ) -> analyze::InputReport {
-    let cfg = args.engine_config();
     let mut progress = Progress::new(path, io::stderr().is_terminal() && !args.no_progress);
     let report = if path == "-" {
-        analyze::analyze_stream(
-            index,
-            "-",
-            io::stdin(),
-            &cfg,
-            &mut |b, f| progress.show(b, f),
-            sink,
-        )
+        analyze::analyze_stream(index, "-", io::stdin(), cfg, &mut |b, f| progress.show(b, f), sink)
     } else {
         match std::fs::File::open(path) {
             Ok(file) => {
@@ -231,7 +266,7 @@ fn read_input(
                     index,
                     path,
                     file,
-                    &cfg,
+                    cfg,
                     &mut |b, f| progress.show(b, f),
                     sink,
                 )

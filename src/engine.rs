@@ -4,14 +4,18 @@
 use crate::capture::PacketRef;
 use crate::decode::{self, DecodeConfig, DecodeError, Decoded, LinkType, Skip};
 use crate::flow::{FlowConfig, FlowRecord, FlowTable, TableStats};
+use crate::keylog::KeyLog;
 use crate::Timestamp;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Engine settings.
 #[derive(Debug, Clone, Default)]
 pub struct EngineConfig {
     pub decode: DecodeConfig,
     pub flow: FlowConfig,
+    /// Secrets to decrypt TLS 1.3 handshakes with (`--keylog`, pcapng Decryption Secrets).
+    pub keylog: Option<Arc<KeyLog>>,
 }
 
 /// What the engine counted while reading packets.
@@ -44,7 +48,8 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(cfg: EngineConfig) -> Self {
-        let table = FlowTable::new(cfg.flow);
+        let mut table = FlowTable::new(cfg.flow);
+        table.set_keylog(cfg.keylog.clone());
         Engine { cfg, table, stats: PacketStats::default(), dedup: false }
     }
 

@@ -117,6 +117,7 @@ fn evidence_mismatch(flow: &Value) -> Option<String> {
         ("mtls", Some("observed"), _) => &["client sent Certificate ("],
         ("mtls", Some("inferred"), _) => &["Finished alone is"],
         ("mtls", Some("resumed"), _) => &["resumes the session that flow"],
+        ("mtls", Some("decrypted"), _) => &["decrypted with the key log"],
         ("mtls", _, _) => return Some("mtls without a proof".into()),
         ("tls-server-auth", _, _) => &["CertificateRequest", "Finished only", "empty Certificate"],
         ("tls-unknown-auth", _, _) => &["mid-stream", "resumption", "capture", "only the"],

@@ -6,7 +6,9 @@ use super::http2::{self, H2Request};
 use super::other::{self, OtherInfo};
 use super::tls::{self, TlsAnalyzer};
 use super::{Detect, Limits, Sniff};
+use crate::keylog::KeyLog;
 use crate::{Dir, Timestamp};
+use std::sync::Arc;
 
 /// After a plaintext start, how far into each direction we keep looking for a switch to TLS
 /// (STARTTLS, PostgreSQL SSLRequest, HTTP CONNECT).
@@ -73,6 +75,8 @@ pub struct Classifier {
     tls_started: [bool; 2],
     /// The role hint may still flip client and server.
     can_swap: bool,
+    /// Key log for TLS 1.3 handshake decryption, handed to the TLS analyzer.
+    keylog: Option<Arc<KeyLog>>,
 }
 
 impl Classifier {
@@ -84,7 +88,17 @@ impl Classifier {
             seen: [0, 0],
             tls_started: [false, false],
             can_swap: roles_inferred,
+            keylog: None,
         }
+    }
+
+    /// TLS flows found later will decrypt their TLS 1.3 handshake with this key log.
+    pub fn set_keylog(&mut self, keylog: Option<Arc<KeyLog>>) {
+        self.keylog = keylog;
+    }
+
+    fn tls_analyzer(&self) -> Box<TlsAnalyzer> {
+        Box::new(TlsAnalyzer::new(self.limits).with_keylog(self.keylog.clone()))
     }
 
     /// In-order bytes of one direction.
@@ -269,7 +283,7 @@ impl Classifier {
     }
 
     fn start_tls(&mut self, ts: Timestamp, preamble: Option<Preamble>) {
-        let mut analyzer = Box::new(TlsAnalyzer::new(self.limits));
+        let mut analyzer = self.tls_analyzer();
         let heads = std::mem::take(&mut self.heads);
         for dir in [Dir::ToServer, Dir::ToClient] {
             if !heads[dir.index()].is_empty() {
@@ -341,7 +355,7 @@ impl Classifier {
             return;
         }
         let preamble = self.preamble(offset + at as u64);
-        let mut analyzer = Box::new(TlsAnalyzer::new(self.limits));
+        let mut analyzer = self.tls_analyzer();
         analyzer.feed(dir, &data[at..], ts);
         self.heads = [Vec::new(), Vec::new()];
         self.tls_started = [true, false];

@@ -8,12 +8,14 @@
 //!
 //! Everything a verdict needs is read from the wire in the clear: TLS <= 1.2 shows the whole
 //! handshake until ChangeCipherSpec; TLS 1.3 shows the hellos, and the sizes of the client's
-//! encrypted records tell whether it sent a certificate (see [`flight`]).
+//! encrypted records tell whether it sent a certificate (see [`flight`]). With a key log, the
+//! TLS 1.3 handshake itself is decrypted as its records arrive (see [`decrypt`]).
 //!
 //! Any chunking gives the same facts; buffers are bounded by [`Limits::max_buffer`]; no input
 //! can make it panic. Feed both directions in capture order: cross-direction facts (which
 //! record came after which) use the order of the calls.
 
+mod decrypt;
 mod facts;
 mod flight;
 mod handshake;
@@ -23,6 +25,7 @@ mod record;
 #[cfg(test)]
 mod tests;
 
+pub use decrypt::{hkdf_expand_label, Aead, Hash, RecordKey};
 pub use facts::*;
 pub use flight::{read_flight, FLIGHT_RECORDS, MIN_CERT_FLIGHT};
 pub use hello::{tls13_suite_sizes, HRR_RANDOM};
@@ -33,6 +36,8 @@ use record::DirState;
 
 use super::{Limits, Sniff};
 use crate::common::{Dir, Timestamp};
+use crate::keylog::KeyLog;
+use std::sync::Arc;
 
 /// Does a direction's stream start with TLS? Looks at up to 6 bytes: a record header
 /// (content type 20..=24, version 3.0..=3.4, length <= 2^14+2048) whose first byte of body
@@ -179,6 +184,17 @@ pub fn peek_client_hello(stream: &[u8], max_len: usize) -> Peek<ClientHelloFacts
     }
 }
 
+fn ctx<'a>(
+    facts: &TlsFacts,
+    limits: Limits,
+    keylog: Option<&'a KeyLog>,
+    dir: Dir,
+    ts: Timestamp,
+) -> Ctx<'a> {
+    let peer = facts.dir(dir.flip());
+    Ctx { dir, ts, limits, peer_bytes: peer.bytes + peer.gap_bytes, keylog }
+}
+
 /// Follows both directions of one flow and keeps [`TlsFacts`].
 #[derive(Debug)]
 pub struct TlsAnalyzer {
@@ -186,31 +202,40 @@ pub struct TlsAnalyzer {
     facts: TlsFacts,
     /// Indexed by `Dir::index()`.
     dirs: [DirState; 2],
+    /// Secrets for TLS 1.3 handshake decryption (see `decrypt`).
+    keylog: Option<Arc<KeyLog>>,
 }
 
 impl TlsAnalyzer {
     pub fn new(limits: Limits) -> Self {
-        TlsAnalyzer { limits, facts: TlsFacts::default(), dirs: [DirState::new(), DirState::new()] }
+        TlsAnalyzer {
+            limits,
+            facts: TlsFacts::default(),
+            dirs: [DirState::new(), DirState::new()],
+            keylog: None,
+        }
+    }
+
+    /// Decrypt TLS 1.3 handshakes whose client random is in this key log.
+    pub fn with_keylog(mut self, keylog: Option<Arc<KeyLog>>) -> Self {
+        self.keylog = keylog;
+        self
     }
 
     /// In-order stream bytes of one direction, in any chunking.
     pub fn feed(&mut self, dir: Dir, data: &[u8], ts: Timestamp) {
-        let cx = self.ctx(dir, ts);
+        let cx = ctx(&self.facts, self.limits, self.keylog.as_deref(), dir, ts);
         self.facts.dir_mut(dir).bytes += data.len() as u64;
         self.dirs[dir.index()].feed(&mut self.facts, &cx, data);
     }
 
     /// `len` bytes of `dir` were lost (a capture gap) before the next `feed`.
     pub fn gap(&mut self, dir: Dir, len: u64) {
-        let cx = self.ctx(dir, self.facts.dir(dir).last_record.unwrap_or_default());
+        let ts = self.facts.dir(dir).last_record.unwrap_or_default();
+        let cx = ctx(&self.facts, self.limits, self.keylog.as_deref(), dir, ts);
         let st = &mut self.dirs[dir.index()];
         st.gap(&mut self.facts, dir, len);
         st.finish_if_empty(&mut self.facts, &cx);
-    }
-
-    fn ctx(&self, dir: Dir, ts: Timestamp) -> Ctx {
-        let peer = self.facts.dir(dir.flip());
-        Ctx { dir, ts, limits: self.limits, peer_bytes: peer.bytes + peer.gap_bytes }
     }
 
     /// True while the verdict still depends on in-order bytes of either direction.
@@ -230,6 +255,10 @@ impl TlsAnalyzer {
             || matches!(d.start, StreamStart::MidStream | StreamStart::UnexpectedHandshake(_))
         {
             return true;
+        }
+        // Decryption still reading this direction's handshake (or the server's tickets).
+        if st.dec.active() {
+            return false;
         }
         match f.version() {
             Some(Version::TLS13) if f.server_hello.is_some() => match dir {

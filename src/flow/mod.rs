@@ -6,10 +6,12 @@ pub mod reassembly;
 
 use crate::classify::{Classification, Classifier, Feed, Limits};
 use crate::decode::{TcpFlags, TcpPacket, Tunnel};
+use crate::keylog::KeyLog;
 use crate::{Dir, Timestamp};
 use reassembly::{Chunk, Reassembler, ReassemblyStats};
 use rustc_hash::FxHashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// Bounds and timeouts of the flow table.
 #[derive(Debug, Clone, Copy)]
@@ -366,6 +368,8 @@ pub struct FlowTable {
     last_sweep: Timestamp,
     finished: Vec<FlowRecord>,
     stats: TableStats,
+    /// Key log for TLS 1.3 handshake decryption, given to every new flow's classifier.
+    keylog: Option<Arc<KeyLog>>,
 }
 
 const SWEEP_EVERY_NS: u64 = 1_000_000_000;
@@ -379,7 +383,12 @@ impl FlowTable {
             last_sweep: Timestamp(i64::MIN),
             finished: Vec::new(),
             stats: TableStats::default(),
+            keylog: None,
         }
+    }
+
+    pub fn set_keylog(&mut self, keylog: Option<Arc<KeyLog>>) {
+        self.keylog = keylog;
     }
 
     pub fn stats(&self) -> TableStats {
@@ -424,6 +433,7 @@ impl FlowTable {
             self.evict_oldest();
         }
         let mut flow = Box::new(Flow::new(self.next_id, pkt, iface, ts, &self.cfg));
+        flow.classifier.set_keylog(self.keylog.clone());
         self.next_id += 1;
         self.stats.flows_created += 1;
         flow.segment(pkt, iface, ts, dedup);

@@ -36,6 +36,9 @@ pub struct TlsDto {
     /// The flow whose full handshake created the session this one resumed (null when the
     /// flow is not resumed, or its origin is not in the run).
     pub resumed_from: Option<OriginDto>,
+    /// TLS 1.3 handshake read with a key log; absent when the key log had no keys for the flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decrypted: Option<DecryptedDto>,
 }
 
 #[derive(Serialize)]
@@ -108,7 +111,7 @@ pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>) -> TlsDto {
         version: f.version().and_then(version_word),
         sni: ch.and_then(|c| c.sni.clone()),
         alpn_offered: ch.map(|c| c.alpn.clone()).unwrap_or_default(),
-        alpn: sh.and_then(|s| s.alpn.clone()),
+        alpn: sh.and_then(|s| s.alpn.clone()).or_else(|| f.decrypted.as_ref()?.alpn.clone()),
         offered_versions: ch
             .map(|c| c.supported_versions.iter().filter_map(|v| version_word(*v)).collect())
             .unwrap_or_default(),
@@ -135,6 +138,7 @@ pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>) -> TlsDto {
         finished_record_len: f.finished_record_len,
         alerts: f.alerts.iter().map(alert).collect(),
         resumed_from: None,
+        decrypted: decrypted_dto(f),
     }
 }
 
@@ -174,4 +178,59 @@ pub fn table_cells(f: &TlsFacts) -> (String, String, String) {
         None => ch.map(|c| c.alpn.join(",")).unwrap_or_default(),
     };
     (version, sni, alpn)
+}
+
+// --- Key-log decryption (TLS 1.3) -------------------------------------------------------------
+
+/// What decrypting the TLS 1.3 handshake with the key log showed.
+#[derive(Serialize)]
+pub struct DecryptedDto {
+    /// Handshake messages read from the decrypted records, prefixed by the sender.
+    pub messages: Vec<String>,
+    /// ALPN protocol selected in EncryptedExtensions.
+    pub alpn: Option<String>,
+    pub certificate_request: bool,
+    pub server_certificates: Option<CertsDto>,
+    /// The client's Certificate message (count 0: an empty Certificate).
+    pub client_certificates: Option<CertsDto>,
+    pub client_certificate_verify: bool,
+    pub server_finished: bool,
+    pub client_finished: bool,
+    /// NewSessionTicket messages found after the server's Finished.
+    pub tickets: usize,
+    /// What the record-size inference read from the same flight ("sent", "empty",
+    /// "not-requested", "unknown"), to compare.
+    pub size_inference: &'static str,
+    /// Why decryption stopped early, if it did.
+    pub error: Option<String>,
+}
+
+fn decrypted_dto(f: &TlsFacts) -> Option<DecryptedDto> {
+    let d = f.decrypted.as_ref()?;
+    let size_inference = match f.tls13_client_flight.map(|fl| fl.reading) {
+        Some(FlightReading::Certificate { .. }) => ClientCert::Sent,
+        Some(FlightReading::EmptyCertificate) => ClientCert::Empty,
+        Some(FlightReading::FinishedOnly) => ClientCert::NotRequested,
+        _ => ClientCert::Unknown,
+    };
+    Some(DecryptedDto {
+        messages: d
+            .messages
+            .iter()
+            .map(|m| match m.dir {
+                Some(dir) => format!("{}: {m}", dir.sender()),
+                None => m.to_string(),
+            })
+            .collect(),
+        alpn: d.alpn.clone(),
+        certificate_request: d.certificate_request,
+        server_certificates: certs(&d.server_certs),
+        client_certificates: certs(&d.client_certs),
+        client_certificate_verify: d.client_certificate_verify,
+        server_finished: d.server_finished,
+        client_finished: d.client_finished,
+        tickets: d.tickets.len(),
+        size_inference: size_inference.as_str(),
+        error: d.error.clone(),
+    })
 }

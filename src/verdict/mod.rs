@@ -3,6 +3,7 @@
 use std::fmt;
 
 pub mod tls;
+mod tls_decrypted;
 
 /// What a flow is, in the words the JSON and the CI gate use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -311,7 +311,12 @@ fn alert_evidence(f: &TlsFacts, a: &Alert) -> String {
     format!("{who} sent {level} {}{context}", a.description)
 }
 
+/// TLS 1.3: the size inference always runs; a decrypted handshake (key log) overrides it.
 fn tls13(f: &TlsFacts, ctx: &FlowContext) -> (Judgement, ClientCert) {
+    super::tls_decrypted::judge(f, tls13_by_sizes(f, ctx))
+}
+
+fn tls13_by_sizes(f: &TlsFacts, ctx: &FlowContext) -> (Judgement, ClientCert) {
     let Some(sh) = f.server_hello.as_ref() else {
         return incomplete(f, ctx, "ServerHello");
     };

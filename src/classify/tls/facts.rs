@@ -645,6 +645,12 @@ impl TlsFacts {
         for chain in [&mut self.server_certs, &mut self.client_certs].into_iter().flatten() {
             chain.der = Vec::new();
         }
+        // Decrypted chains too: identities are read from the DER before compaction.
+        if let Some(d) = &mut self.decrypted {
+            for chain in [&mut d.server_certs, &mut d.client_certs].into_iter().flatten() {
+                chain.der = Vec::new();
+            }
+        }
         let flight = self.tls13_client_flight.map_or(0, |f| usize::from(f.records));
         self.client.encrypted_records.truncate(flight.max(1));
         self.client.encrypted_records.shrink_to_fit();

@@ -17,15 +17,18 @@ use super::hello::{self, parse_client_hello, parse_server_hello, tls13_suite_siz
 use super::record::DirState;
 use crate::classify::Limits;
 use crate::common::{Dir, Timestamp};
+use crate::keylog::KeyLog;
 
 /// What a call into the record layer needs to know about the bytes it is handed.
 #[derive(Debug, Clone, Copy)]
-pub struct Ctx {
+pub struct Ctx<'a> {
     pub dir: Dir,
     pub ts: Timestamp,
     pub limits: Limits,
     /// Bytes the other direction had delivered so far.
     pub peer_bytes: u64,
+    /// Secrets to decrypt the TLS 1.3 handshake with, when the run has a key log.
+    pub keylog: Option<&'a KeyLog>,
 }
 
 /// Handshake reassembly state of one direction.

@@ -19,7 +19,7 @@ pub const HRR_RANDOM: [u8; 32] = [
 ];
 
 /// Splits an extensions block into (type, whole extension bytes); false if it was malformed.
-fn walk_extensions(mut ext: &[u8], mut each: impl FnMut(u16, &[u8])) -> bool {
+pub(super) fn walk_extensions(mut ext: &[u8], mut each: impl FnMut(u16, &[u8])) -> bool {
     while !ext.is_empty() {
         if ext.len() < 4 {
             return false;
@@ -73,6 +73,7 @@ pub fn parse_client_hello(body: &[u8]) -> ClientHelloFacts {
         }
     };
     f.session_id = ch.session_id.unwrap_or_default().to_vec();
+    f.random = ch.random.try_into().ok();
     f.cipher_suites_count = u32::try_from(ch.ciphers.len()).unwrap_or(u32::MAX);
     f.cipher_suites = ch.ciphers.iter().take(MAX_LIST).map(|c| c.0).collect();
     f.compression_methods = ch.comp.iter().take(MAX_LIST).map(|c| c.0).collect();
@@ -86,6 +87,9 @@ pub fn parse_client_hello(body: &[u8]) -> ClientHelloFacts {
 }
 
 fn client_extension(f: &mut ClientHelloFacts, typ: u16, one: &[u8]) {
+    if typ == 41 {
+        f.psk_identities = psk_identities(one.get(4..).unwrap_or_default());
+    }
     let Ok((_, ext)) = parse_tls_client_hello_extension(one) else {
         // Known type with a body tls-parser rejects: presence still matters.
         match typ {
@@ -130,6 +134,22 @@ fn client_extension(f: &mut ClientHelloFacts, typ: u16, one: &[u8]) {
         TlsExtension::PostHandshakeAuth => f.post_handshake_auth = true,
         _ => {}
     }
+}
+
+/// pre_shared_key in a ClientHello: `PskIdentity identities<7..2^16-1>` (each
+/// `opaque identity<1..2^16-1>; uint32 obfuscated_ticket_age`), then the binders.
+fn psk_identities(data: &[u8]) -> Vec<u64> {
+    let mut out = Vec::new();
+    let Some(l) = data.get(..2) else { return out };
+    let len = usize::from(u16::from_be_bytes([l[0], l[1]]));
+    let mut rest = data.get(2..2 + len).unwrap_or_default();
+    while rest.len() >= 2 {
+        let n = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+        let Some(identity) = rest.get(2..2 + n) else { break };
+        push_capped(&mut out, fnv1a64(identity));
+        rest = rest.get(2 + n + 4..).unwrap_or_default();
+    }
+    out
 }
 
 /// Result of reading a ServerHello body.

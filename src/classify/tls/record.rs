@@ -3,6 +3,7 @@
 //! handshake reassembler, two-byte alerts to the alert list, encrypted records to a size log).
 //! Bodies that are not parsed are skipped as they stream past, never buffered.
 
+use super::decrypt::{self, Dec};
 use super::facts::{
     Alert, AlertDescription, ContentType, EncRecord, StreamError, StreamStart, TlsFacts, Version,
     MAX_ALERTS, MAX_ENCRYPTED_RECORDS,
@@ -22,6 +23,8 @@ enum Route {
     Peek,
     /// The SSL 2.0-compatible ClientHello, buffered whole (it is one record).
     Sslv2,
+    /// A TLS 1.3 encrypted record opened with key-log secrets (see `decrypt`).
+    Decrypt,
     Skip,
 }
 
@@ -53,6 +56,8 @@ pub struct DirState {
     /// Client only: CCS seen before the version was known (see Route::Peek).
     pub ccs_undecided: bool,
     pub hs: Reassembly,
+    /// TLS 1.3 handshake decryption of this direction.
+    pub dec: Dec,
 }
 
 impl DirState {
@@ -62,7 +67,10 @@ impl DirState {
 
     /// Bytes held right now.
     pub fn buffered(&self) -> usize {
-        self.hdr_len + self.rec.as_ref().map_or(0, |r| r.small_len) + self.hs.buffered()
+        self.hdr_len
+            + self.rec.as_ref().map_or(0, |r| r.small_len)
+            + self.hs.buffered()
+            + self.dec.buffered()
     }
 
     pub fn feed(&mut self, facts: &mut TlsFacts, cx: &Ctx, mut data: &[u8]) {
@@ -125,6 +133,7 @@ impl DirState {
 
     pub fn fail(&mut self, facts: &mut TlsFacts, dir: Dir, err: StreamError, at: u64) {
         self.dead = true;
+        decrypt::abort(self, facts, dir, &format!("reading stopped: {err}"));
         self.rec = None;
         let d = facts.dir_mut(dir);
         if self.hs.active {
@@ -182,7 +191,12 @@ impl DirState {
         if ctype == 20 {
             handshake::on_change_cipher_spec(self, facts, cx);
         }
-        let route = self.route(facts, cx.dir, ctype, len);
+        let mut route = self.route(facts, cx.dir, ctype, len);
+        if route == Route::Skip && ctype == 23 && decrypt::wants(self, facts, cx) {
+            route = Route::Decrypt;
+            let [l0, l1] = len.to_be_bytes();
+            decrypt::start(self, [ctype, self.hdr[1], self.hdr[2], l0, l1]);
+        }
         if let Some(rec) = self.rec.as_mut() {
             rec.route = route;
             rec.log = ctype == 23 || (self.dark && ctype != 20);
@@ -239,6 +253,7 @@ impl DirState {
                     self.decide_peek(facts, cx, &chunk[n..]);
                 }
             }
+            Route::Decrypt => decrypt::push(self, chunk),
             Route::Skip => {}
         }
     }
@@ -280,6 +295,7 @@ impl DirState {
                 return;
             }
             Route::Sslv2 => handshake::sslv2_hello(self, facts, cx, rec.len),
+            Route::Decrypt => decrypt::end(self, facts, cx),
             _ => {}
         }
         if rec.log {
@@ -306,6 +322,9 @@ impl DirState {
     /// `len` bytes of this direction were lost.
     pub fn gap(&mut self, facts: &mut TlsFacts, dir: Dir, len: u64) {
         facts.dir_mut(dir).gap_bytes += len;
+        if len > 0 {
+            decrypt::abort(self, facts, dir, "a capture gap hid encrypted bytes");
+        }
         let at = self.offset;
         self.offset += len;
         if self.dead || len == 0 {

@@ -10,7 +10,9 @@ that way.
 
 A truth flow agrees when mtlscope reports a flow between the same two endpoints (either
 orientation) whose verdict is one of the truth's allowed verdicts and, when truth names a
-protocol, whose protocol matches (upgrade flows may report either part). Captures are never
+protocol, whose protocol matches (upgrade flows may report either part). A resumed flow that
+mtlscope linked to its original handshake (tls.resumed_from) may also carry the verdict truth
+gives that original: truth marks such flows "inherits original session". Captures are never
 copied into the project; this script only reads them where they are.
 """
 import argparse
@@ -50,11 +52,34 @@ def load_flows(binary, path):
     return flows, None
 
 
-def judge(truth_flow, ours):
+def origin_verdicts(f, entry, flows):
+    """Truth's verdicts for the flow `f` says it resumed (tls.resumed_from), if truth lists it.
+
+    A resumed session inherits the authentication of the handshake that created it (truth's own
+    note: "inherits original session"), so a linked resumption may carry its origin's verdict.
+    """
+    origin = ((f.get("tls") or {}).get("resumed_from")) or {}
+    if not origin:
+        return set()
+    by_id = {g["id"]: g for fs in flows.values() for g in fs}
+    o = by_id.get(origin.get("flow"))
+    if o is None:
+        return set()
+    ends = {(o["client"]["ip"], o["client"]["port"]), (o["server"]["ip"], o["server"]["port"])}
+    for tf in entry["flows"]:
+        if {norm(tf["client"]), norm(tf["server"])} == ends:
+            return set(tf["verdicts"]) - {"handshake-failed"}
+    return set()
+
+
+def judge(truth_flow, ours, entry=None, flows=None):
     """Return (agrees, reason) for one truth flow."""
     if not ours:
         return False, "flow not reported"
     allowed = set(truth_flow["verdicts"])
+    if truth_flow.get("resumed") and entry is not None:
+        for f in ours:
+            allowed |= origin_verdicts(f, entry, flows)
     proto = truth_flow.get("protocol")
     upgrade = truth_flow.get("upgrade")
     reasons = []
@@ -109,7 +134,7 @@ def main():
         for tf in entry["flows"]:
             key = frozenset((norm(tf["client"]), norm(tf["server"])))
             ours = flows.get(key, [])
-            agrees, why = judge(tf, ours)
+            agrees, why = judge(tf, ours, entry, flows)
             ok += agrees
             decrypted_agree += agrees and any(f.get("proof") == "decrypted" for f in ours)
             if not agrees:

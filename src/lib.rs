@@ -23,6 +23,7 @@ pub mod cli;
 pub mod decode;
 pub mod engine;
 pub mod flow;
+pub mod identity;
 pub mod report;
 pub mod verdict;
 

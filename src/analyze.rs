@@ -4,6 +4,7 @@
 use crate::capture::{CaptureError, CaptureErrorKind, CaptureReader, Format, Interface};
 use crate::engine::{Engine, EngineConfig, PacketStats};
 use crate::flow::{is_local_pair, FlowRecord, TableStats};
+use crate::identity::{self, Identities};
 use crate::verdict::{self, ClientCert, Judgement};
 use std::io::Read;
 
@@ -29,6 +30,8 @@ pub struct AnalyzedFlow {
     pub record: FlowRecord,
     pub judgement: Judgement,
     pub client_certificate: Option<ClientCert>,
+    /// TLS flows: certificates, mesh and fingerprints (read before `compact` drops the DER).
+    pub identities: Option<Box<Identities>>,
     pub hop: Hop,
     /// Index into [`Analysis::inputs`].
     pub input: usize,
@@ -146,11 +149,21 @@ fn judge_all(
     ifaces: &[Interface],
 ) {
     for mut record in records {
-        let (judgement, client_certificate) = verdict::judge(&record);
+        let (mut judgement, client_certificate) = verdict::judge(&record);
+        let identities = identity::of_flow(&record).map(Box::new);
+        judgement.warnings.extend(identities.iter().flat_map(|i| i.warnings()));
         record.compact();
         let interface = ifaces.get(record.iface as usize).and_then(|i| i.name.clone());
         let hop = hop_of(&record, interface.as_deref());
-        sink(AnalyzedFlow { record, judgement, client_certificate, hop, input, interface });
+        sink(AnalyzedFlow {
+            record,
+            judgement,
+            client_certificate,
+            identities,
+            hop,
+            input,
+            interface,
+        });
     }
 }
 

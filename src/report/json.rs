@@ -264,7 +264,7 @@ fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
     };
     let tls = match &r.classification {
         Classification::Tls { facts, .. } => {
-            Some(super::tls_dto::tls_dto(facts, f.client_certificate))
+            Some(super::tls_dto::tls_dto(facts, f.client_certificate, f.identities.as_deref()))
         }
         _ => None,
     };

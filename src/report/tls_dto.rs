@@ -1,6 +1,7 @@
 //! The `tls` object of a flow in the JSON, and the TLS cells of the table.
 
 use crate::classify::tls::{Alert, CertChain, FlightReading, TlsFacts, Version};
+use crate::identity::Identities;
 use crate::verdict::ClientCert;
 use crate::Dir;
 use serde::Serialize;
@@ -32,6 +33,9 @@ pub struct TlsDto {
     /// TLS 1.3: the size of a client Finished record for the negotiated suite.
     pub finished_record_len: Option<u16>,
     pub alerts: Vec<AlertDto>,
+    /// Peer identities, mesh and fingerprints (see `identity_dto`).
+    #[serde(flatten)]
+    pub identity: super::identity_dto::IdentityFields,
 }
 
 #[derive(Serialize)]
@@ -73,7 +77,7 @@ fn alert(a: &Alert) -> AlertDto {
     }
 }
 
-pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>) -> TlsDto {
+pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>, ids: Option<&Identities>) -> TlsDto {
     let ch = f.client_hello.as_ref();
     let sh = f.server_hello.as_ref();
     TlsDto {
@@ -106,6 +110,7 @@ pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>) -> TlsDto {
         client_flight_records: client_flight(f),
         finished_record_len: f.finished_record_len,
         alerts: f.alerts.iter().map(alert).collect(),
+        identity: super::identity_dto::fields(ids),
     }
 }
 

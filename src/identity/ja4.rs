@@ -14,7 +14,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::classify::tls::{ClientHelloFacts, ServerHelloFacts, Version};
+use crate::classify::tls::{ClientHelloFacts, ServerHelloFacts};
 
 const EXT_SNI: u16 = 0x0000;
 const EXT_ALPN: u16 = 0x0010;
@@ -125,15 +125,10 @@ pub fn ja4s(sh: &ServerHelloFacts) -> Option<String> {
     if sh.malformed && sh.cipher_suite == 0 {
         return None;
     }
-    // `version` is supported_versions when the server sent it, else the legacy field.
-    let version = if sh.extensions.contains(&EXT_SUPPORTED_VERSIONS) {
-        sh.version
-    } else {
-        Version(sh.legacy_version.0)
-    };
     Some(format!(
         "t{}{:02}{}_{:04x}_{}",
-        version_code(version.0),
+        // supported_versions when the server sent it, else the legacy field.
+        version_code(sh.version.0),
         sh.extensions.len().min(99),
         alpn_chars(sh.alpn.as_ref()),
         sh.cipher_suite,
@@ -144,6 +139,7 @@ pub fn ja4s(sh: &ServerHelloFacts) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::tls::Version;
 
     /// The worked example of the reference implementation's unit test (Chrome-like hello).
     fn chrome() -> ClientHelloFacts {

@@ -9,7 +9,8 @@
 //!   live, pod)              IP, TCP, tunnels)     timeouts)              HTTP/2, other)
 //!                                                      │
 //!                                                      ▼ FlowRecord
-//!                                  verdict ──▶ report (table, JSON) | tui
+//!                       verdict + identity ──▶ report (table, JSON) | tui
+//!                       (certificates, mesh, JA4)
 //! ```
 //!
 //! [`engine::Engine`] wires decode, flow and classify together; [`capture`] turns bytes from any

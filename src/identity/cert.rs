@@ -51,6 +51,8 @@ pub struct Sans {
     pub dns: Vec<String>,
     pub uri: Vec<String>,
     pub ip: Vec<String>,
+    /// Other kinds (e-mail, directory name, ...): counted, not shown.
+    pub other: u32,
 }
 
 /// The leaf certificate of a chain, read for people, with the chain's flags.
@@ -185,7 +187,10 @@ fn read_sans(cert: &X509Certificate<'_>) -> Sans {
             GeneralName::DNSName(d) => (&mut sans.dns, d.to_string()),
             GeneralName::URI(u) => (&mut sans.uri, u.to_string()),
             GeneralName::IPAddress(b) => (&mut sans.ip, ip_string(b)),
-            _ => continue,
+            _ => {
+                sans.other += 1;
+                continue;
+            }
         };
         if list.len() < MAX_SANS {
             list.push(clip(crate::classify::printable(value.as_bytes(), MAX_NAME)));
@@ -281,7 +286,8 @@ fn check_leaf(info: &mut CertInfo, side: Side, at: Timestamp) {
     if info.flags.contains(&CertFlag::SelfSigned) {
         info.problems.push(format!("{who} certificate is self-signed ({})", info.subject));
     }
-    let empty = info.sans.dns.is_empty() && info.sans.uri.is_empty() && info.sans.ip.is_empty();
+    let sans = &info.sans;
+    let empty = sans.dns.is_empty() && sans.uri.is_empty() && sans.ip.is_empty() && sans.other == 0;
     if side == Side::Client && empty && info.common_name().trim().is_empty() {
         let msg = format!("{who} certificate carries no identity (no SAN and an empty CN)");
         info.flag(CertFlag::NoIdentity, msg);

@@ -199,3 +199,15 @@ fn istio_spiffe_certs_mark_istio() {
     assert_eq!((m.service_account.as_str(), m.namespace.as_str()), ("reviews", "default"));
     assert_eq!(ids.client.expect("client").short().as_deref(), Some("productpage.default"));
 }
+
+#[test]
+fn client_certificate_without_san_or_cn_names_nobody() {
+    // istio-ca.crt: subject O=cluster.local, no SAN, no CN (self-signed root).
+    let info = read(&["istio-ca.crt"], Side::Client, AT_2026);
+    assert!(info.has(CertFlag::NoIdentity) && info.has(CertFlag::SelfSigned), "{:?}", info.flags);
+    assert_eq!(info.short_identity(), None);
+    assert!(info.problems.iter().any(|p| p.contains("carries no identity")));
+    // A server is named by the SNI the client checked: the flag is for clients only.
+    let server = read(&["istio-ca.crt"], Side::Server, AT_2026);
+    assert!(!server.has(CertFlag::NoIdentity));
+}

@@ -5,6 +5,7 @@ use crate::capture::{CaptureError, CaptureErrorKind, CaptureReader, Format, Inte
 use crate::classify::Classification;
 use crate::engine::{Engine, EngineConfig, PacketStats};
 use crate::flow::{is_local_pair, FlowRecord, TableStats};
+use crate::identity::{self, Identities};
 use crate::keylog::{KeyLog, KeyLogStats};
 use crate::link::{self, Linker, Origin, SessionKeys};
 use crate::verdict::{self, ClientCert, Judgement};
@@ -32,6 +33,8 @@ pub struct AnalyzedFlow {
     pub record: FlowRecord,
     pub judgement: Judgement,
     pub client_certificate: Option<ClientCert>,
+    /// TLS flows: certificates, mesh and fingerprints (read before `compact` drops the DER).
+    pub identities: Option<Box<Identities>>,
     pub hop: Hop,
     /// Index into [`Analysis::inputs`].
     pub input: usize,
@@ -45,7 +48,7 @@ pub struct AnalyzedFlow {
 impl AnalyzedFlow {
     /// The identity the client's certificate named, if one was seen.
     pub fn client_identity(&self) -> Option<String> {
-        None
+        self.identities.as_ref()?.client.as_ref()?.identity.clone()
     }
 }
 
@@ -222,7 +225,9 @@ fn judge_all(
     ifaces: &[Interface],
 ) {
     for mut record in records {
-        let (judgement, client_certificate) = verdict::judge(&record);
+        let (mut judgement, client_certificate) = verdict::judge(&record);
+        let identities = identity::of_flow(&record).map(Box::new);
+        judgement.warnings.extend(identities.iter().flat_map(|i| i.warnings()));
         let session = link::session_keys(&record.classification);
         record.compact();
         let interface = ifaces.get(record.iface as usize).and_then(|i| i.name.clone());
@@ -231,6 +236,7 @@ fn judge_all(
             record,
             judgement,
             client_certificate,
+            identities,
             hop,
             input,
             interface,

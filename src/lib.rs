@@ -9,7 +9,8 @@
 //!   live, pod)              IP, TCP, tunnels)     timeouts)              HTTP/2, other)
 //!                                                      │
 //!                                                      ▼ FlowRecord
-//!                                  verdict ──▶ report (table, JSON) | tui
+//!                       verdict + identity ──▶ report (table, JSON) | tui
+//!                       (certificates, mesh, JA4)
 //! ```
 //!
 //! [`engine::Engine`] wires decode, flow and classify together; [`capture`] turns bytes from any
@@ -23,6 +24,7 @@ pub mod cli;
 pub mod decode;
 pub mod engine;
 pub mod flow;
+pub mod identity;
 pub mod keylog;
 pub mod link;
 pub mod report;

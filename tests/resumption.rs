@@ -69,6 +69,7 @@ fn tls12_resumption_links_by_session_id_and_by_ticket() {
         assert_eq!(origin["by"], r["tls"]["resumption"], "linked the way it resumed");
         assert_eq!(origin["verdict"], "mtls");
         assert_eq!(origin["proof"], "observed");
+        assert_eq!(origin["client_identity"], "emoji.emojivoto");
         // The origin is the full handshake to the same server port, earlier in the file.
         let o = flows.iter().find(|f| f["id"] == origin["flow"]).unwrap();
         assert_eq!(o["server"], r["server"]);

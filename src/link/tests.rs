@@ -34,6 +34,7 @@ fn flow(id: u64, verdict: Verdict, issued: &[SessionKey], resumes: &[SessionKey]
             ClientCert::Unknown
         }),
         judgement,
+        identities: None,
         hop: Hop::Network,
         input: 0,
         interface: None,

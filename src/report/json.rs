@@ -264,7 +264,8 @@ fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
     };
     let tls = match &r.classification {
         Classification::Tls { facts, .. } => {
-            let mut tls = super::tls_dto::tls_dto(facts, f.client_certificate);
+            let mut tls =
+                super::tls_dto::tls_dto(facts, f.client_certificate, f.identities.as_deref());
             tls.resumed_from = f.resumed_from.as_ref().map(super::tls_dto::origin_dto);
             Some(tls)
         }

@@ -1,5 +1,6 @@
 //! Stage 7: reports for people (a table) and machines (JSON).
 
+mod identity_dto;
 pub mod json;
 pub mod table;
 mod tls_dto;

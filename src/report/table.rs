@@ -4,7 +4,7 @@
 use super::{protocol_of, Summary};
 use crate::analyze::{Analysis, AnalyzedFlow, Hop};
 use crate::classify::Classification;
-use crate::verdict::Verdict;
+use crate::verdict::{ClientCert, Verdict};
 use std::io::{self, Write};
 
 /// Terminal styling. `plain()` when NO_COLOR is set or the output is not a terminal.
@@ -41,18 +41,20 @@ impl Style {
     }
 }
 
-const HEADERS: [&str; 8] =
-    ["CLIENT", "SERVER", "PROTO", "VERDICT", "TLS", "SNI", "ALPN", "EVIDENCE"];
+const HEADERS: [&str; 9] =
+    ["CLIENT", "SERVER", "PROTO", "VERDICT", "TLS", "SNI", "ALPN", "IDENTITY", "EVIDENCE"];
+/// The last column is not padded.
+const LAST: usize = HEADERS.len() - 1;
 
 pub fn write(out: &mut dyn Write, analysis: &Analysis, style: Style) -> io::Result<()> {
     let mut flows: Vec<&AnalyzedFlow> = analysis.flows.iter().collect();
     flows.sort_by_key(|f| {
         (f.hop == Hop::Local, f.judgement.verdict.severity(), f.record.first_seen, f.record.id)
     });
-    let rows: Vec<[String; 8]> = flows.iter().map(|f| row(f)).collect();
+    let rows: Vec<[String; 9]> = flows.iter().map(|f| row(f)).collect();
     let mut widths = HEADERS.map(str::len);
     for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r.iter()).take(7) {
+        for (w, cell) in widths.iter_mut().zip(r.iter()).take(LAST) {
             *w = (*w).max(cell.chars().count());
         }
     }
@@ -64,7 +66,7 @@ pub fn write(out: &mut dyn Write, analysis: &Analysis, style: Style) -> io::Resu
     for (r, f) in rows.iter().zip(&flows) {
         let mut line = String::new();
         for (i, (cell, w)) in r.iter().zip(widths).enumerate() {
-            let padded = if i == 7 { cell.clone() } else { format!("{cell:<w$}  ") };
+            let padded = if i == LAST { cell.clone() } else { format!("{cell:<w$}  ") };
             if i == 3 {
                 line.push_str(&style.paint(&padded, f.judgement.verdict));
             } else {
@@ -76,7 +78,7 @@ pub fn write(out: &mut dyn Write, analysis: &Analysis, style: Style) -> io::Resu
     write_summary(out, analysis, style)
 }
 
-fn row(f: &AnalyzedFlow) -> [String; 8] {
+fn row(f: &AnalyzedFlow) -> [String; 9] {
     let r = &f.record;
     let mut client = r.client.to_string();
     if r.client_by.is_inferred() {
@@ -101,6 +103,10 @@ fn row(f: &AnalyzedFlow) -> [String; 8] {
         version,
         sni,
         alpn,
+        super::identity_dto::table_cell(
+            f.identities.as_deref(),
+            matches!(f.client_certificate, Some(ClientCert::Empty | ClientCert::NotRequested)),
+        ),
         f.judgement.evidence.clone(),
     ]
 }

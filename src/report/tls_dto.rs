@@ -1,6 +1,7 @@
 //! The `tls` object of a flow in the JSON, and the TLS cells of the table.
 
 use crate::classify::tls::{Alert, CertChain, FlightReading, TlsFacts, Version};
+use crate::identity::Identities;
 use crate::link::Origin;
 use crate::verdict::{ClientCert, Proof};
 use crate::Dir;
@@ -39,6 +40,9 @@ pub struct TlsDto {
     /// TLS 1.3 handshake read with a key log; absent when the key log had no keys for the flow.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decrypted: Option<DecryptedDto>,
+    /// Peer identities, mesh and fingerprints (see `identity_dto`).
+    #[serde(flatten)]
+    pub identity: super::identity_dto::IdentityFields,
 }
 
 #[derive(Serialize)]
@@ -104,7 +108,7 @@ fn alert(a: &Alert) -> AlertDto {
     }
 }
 
-pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>) -> TlsDto {
+pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>, ids: Option<&Identities>) -> TlsDto {
     let ch = f.client_hello.as_ref();
     let sh = f.server_hello.as_ref();
     TlsDto {
@@ -139,6 +143,7 @@ pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>) -> TlsDto {
         alerts: f.alerts.iter().map(alert).collect(),
         resumed_from: None,
         decrypted: decrypted_dto(f),
+        identity: super::identity_dto::fields(ids),
     }
 }
 

@@ -47,6 +47,11 @@ fn actual<'a>(flow: &'a Value, key: &str) -> Option<&'a Value> {
         "cipher" => flow.pointer("/tls/cipher"),
         "resumed" => flow.pointer("/tls/resumed"),
         "resumed_by" => flow.pointer("/tls/resumed_from/by"),
+        "client_identity" => flow.pointer("/tls/client_identity/identity"),
+        "server_identity" => flow.pointer("/tls/server_identity/identity"),
+        "client_cert_flags" => flow.pointer("/tls/client_identity/certificate/flags"),
+        "server_cert_flags" => flow.pointer("/tls/server_identity/certificate/flags"),
+        "mesh" => flow.pointer("/tls/mesh"),
         "http_method" => flow.pointer("/http/method"),
         "http_path" => flow.pointer("/http/path"),
         "grpc" => flow.pointer("/http/grpc"),
@@ -54,7 +59,7 @@ fn actual<'a>(flow: &'a Value, key: &str) -> Option<&'a Value> {
         "vlan" => flow.get("vlan"),
         "client_inferred" => flow.get("client_inferred"),
         "upgrade_from" => flow.pointer("/upgrade/from"),
-        _ => None,
+        _ => panic!("expected.json uses the key {key:?}, which this test does not map to the JSON"),
     }
 }
 

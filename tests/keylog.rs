@@ -345,3 +345,20 @@ fn mutated_keylogged_captures_never_panic() {
         }
     }
 }
+
+#[test]
+fn decrypted_alpn_and_identities_reach_the_table() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mtlscope"))
+        .args(["analyze", "--color", "never", "--keylog"])
+        .arg(fixtures_dir().join("istio_mutual.keylog"))
+        .arg(fixtures_dir().join("istio_mutual.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text.lines().find(|l| l.contains(":8452 ")).expect("the TLS 1.3 flow's row");
+    // EncryptedExtensions chose istio-peer-exchange; without keys the row lists the offer.
+    assert!(row.contains(" istio-peer-exchange ") && !row.contains("istio-h2"), "{row}");
+    assert!(row.contains("frontend.default -> backend.default (istio)"), "{row}");
+    assert!(row.contains("mtls (decrypted)"), "{row}");
+}

@@ -115,7 +115,7 @@ pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>, ids: Option<&Identities>)
         version: f.version().and_then(version_word),
         sni: ch.and_then(|c| c.sni.clone()),
         alpn_offered: ch.map(|c| c.alpn.clone()).unwrap_or_default(),
-        alpn: sh.and_then(|s| s.alpn.clone()).or_else(|| f.decrypted.as_ref()?.alpn.clone()),
+        alpn: selected_alpn(f),
         offered_versions: ch
             .map(|c| c.supported_versions.iter().filter_map(|v| version_word(*v)).collect())
             .unwrap_or_default(),
@@ -173,12 +173,18 @@ fn client_flight(f: &TlsFacts) -> Vec<u16> {
     }
 }
 
+/// The selected ALPN: in the clear (TLS <= 1.2 ServerHello) or from decrypted EncryptedExtensions.
+fn selected_alpn(f: &TlsFacts) -> Option<String> {
+    let clear = f.server_hello.as_ref().and_then(|s| s.alpn.clone());
+    clear.or_else(|| f.decrypted.as_ref()?.alpn.clone())
+}
+
 /// (version, SNI, ALPN) for the table.
 pub fn table_cells(f: &TlsFacts) -> (String, String, String) {
     let version = f.version().and_then(version_word).unwrap_or("").to_string();
     let ch = f.client_hello.as_ref();
     let sni = ch.and_then(|c| c.sni.clone()).unwrap_or_default();
-    let alpn = match f.server_hello.as_ref().and_then(|s| s.alpn.clone()) {
+    let alpn = match selected_alpn(f) {
         Some(selected) => selected,
         None => ch.map(|c| c.alpn.join(",")).unwrap_or_default(),
     };

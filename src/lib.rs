@@ -23,6 +23,7 @@ pub mod cli;
 pub mod decode;
 pub mod engine;
 pub mod flow;
+pub mod inventory;
 pub mod link;
 pub mod report;
 pub mod verdict;

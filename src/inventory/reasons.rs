@@ -136,7 +136,7 @@ impl Ctx<'_> {
             "plaintext" => "is plaintext".into(),
             "no-encryption" => "is not encrypted (NULL cipher)".into(),
             "handshake-failed" => "failed its TLS handshake".into(),
-            "opaque" => "is unrecognised, unencrypted-looking bytes".into(),
+            "opaque" => "carries bytes that are neither TLS nor readable plaintext".into(),
             "tls-unknown-auth" => "is TLS whose client authentication could not be seen".into(),
             "tls-server-auth" => "is TLS without a client certificate".into(),
             other => format!("is {other}"),
@@ -162,11 +162,11 @@ impl Ctx<'_> {
                 out.push(self.reason(
                     ReasonCode::DifferentMeshes,
                     format!(
-                        "{} runs {} and {} runs {}: the meshes do not trust each other, so {} {}",
+                        "{} {} and {} {}: the meshes do not trust each other, so {} {}",
                         self.cname,
-                        client_mesh.proxy_name(),
+                        runs(client_mesh),
                         self.server.name,
-                        sm.proxy_name(),
+                        runs(sm),
                         self.flow(),
                         self.what()
                     ),
@@ -185,20 +185,16 @@ impl Ctx<'_> {
         let bare: Vec<&Arc<WorkloadRef>> =
             pods.iter().filter(|p| !p.mesh.mesh.is_meshed()).collect();
         let first = bare.first()?;
-        let proxy = if client_mesh.is_meshed() {
-            client_mesh.proxy_name()
+        let expected = if client_mesh.is_meshed() {
+            client_mesh
         } else {
-            self.server.mesh().map_or("mesh proxy", |m| m.mesh.proxy_name())
+            self.server.mesh().map_or(Mesh::None, |m| m.mesh)
         };
         let who = if bare.len() == pods.len() {
-            format!("{} has no {proxy}", self.server.name)
+            format!("{} {}", self.server.name, lacks(expected, false))
         } else {
-            format!(
-                "{} of {} pods behind {} have no {proxy}",
-                bare.len(),
-                pods.len(),
-                self.server.name
-            )
+            let (n, of) = (bare.len(), pods.len());
+            format!("{n} of {of} pods behind {} {}", self.server.name, lacks(expected, true))
         };
         let mut message = format!("{who}: {} {}", self.flow(), self.what());
         if let Some(note) = first.mesh.notes.first() {
@@ -219,9 +215,9 @@ impl Ctx<'_> {
                 self.cname, self.server.name
             ),
             Some(m) => format!(
-                "{} has no {}: {} accepts its plaintext on port {port} (PeerAuthentication is PERMISSIVE)",
+                "{} {}: {} accepts its plaintext on port {port} (PeerAuthentication is PERMISSIVE)",
                 self.cname,
-                m.proxy_name(),
+                lacks(m, false),
                 self.server.name
             ),
             None => format!("{} has no mesh proxy either", self.cname),
@@ -326,11 +322,12 @@ impl Ctx<'_> {
         Some(self.reason(
             ReasonCode::ProtocolNotProxied,
             format!(
-                "{} {}: the protocol on {}:{port} was not detected by {} (server-speaks-first?); {hint}",
+                "{} {}: {} may not have detected the protocol on {}:{port} (a server-speaks-first \
+                 protocol such as MySQL or SMTP must be declared); {hint}",
                 self.flow(),
                 self.what(),
-                self.server.name,
-                server.proxy_name()
+                server.proxy_name(),
+                self.server.name
             ),
         ))
     }
@@ -343,12 +340,19 @@ impl Ctx<'_> {
                 self.flow(),
                 self.what()
             )
-        } else if self.client.mesh.mesh.is_meshed() && self.server.mesh().is_some() {
+        } else if let Some(sm) =
+            self.server.mesh().map(|m| m.mesh).filter(|_| self.client.mesh.mesh.is_meshed())
+        {
+            let cm = self.client.mesh.mesh;
+            let both = if cm == sm && cm != Mesh::IstioAmbient {
+                format!("both run {}", cm.proxy_name())
+            } else {
+                format!("are both meshed ({cm} and {sm})")
+            };
             format!(
-                "{} and {} both run {} and port {} is not skipped: nothing in the inventory explains why {} {}",
+                "{} and {} {both} and port {} is not skipped: nothing in the inventory explains why {} {}",
                 self.cname,
                 self.server.name,
-                self.client.mesh.mesh.proxy_name(),
                 self.server.port,
                 self.flow(),
                 self.what()
@@ -357,5 +361,26 @@ impl Ctx<'_> {
             format!("nothing in the inventory explains why {} {}", self.flow(), self.what())
         };
         self.reason(ReasonCode::Unknown, message)
+    }
+}
+
+/// "runs linkerd-proxy", "is in Istio's ambient mesh".
+fn runs(m: Mesh) -> String {
+    match m {
+        Mesh::IstioAmbient => "is in Istio's ambient mesh".into(),
+        Mesh::None => "has no mesh proxy".into(),
+        other => format!("runs {}", other.proxy_name()),
+    }
+}
+
+/// What a pod outside the mesh `expected` lacks: "has no linkerd-proxy", "is not in the Istio
+/// mesh (no istio-proxy, not ambient)".
+fn lacks(expected: Mesh, plural: bool) -> String {
+    let (has, is) = if plural { ("have", "are") } else { ("has", "is") };
+    match expected {
+        Mesh::Linkerd => format!("{has} no linkerd-proxy"),
+        Mesh::Istio => format!("{has} no istio-proxy"),
+        Mesh::IstioAmbient => format!("{is} not in the Istio mesh (no istio-proxy, not ambient)"),
+        Mesh::None => format!("{has} no mesh proxy"),
     }
 }

@@ -105,3 +105,82 @@ fn unknown_address_is_external() {
     assert_eq!(e.target, Target::External);
     assert_eq!(e.basis, Basis::CurrentState);
 }
+
+fn service(name: &str, cluster_ip: &str, backends: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    let svc = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"clusterIP": cluster_ip, "ports": [{"port": 80, "targetPort": 8080}]}
+    });
+    let slice = json!({
+        "apiVersion": "discovery.k8s.io/v1beta1", "kind": "EndpointSlice", "addressType": "IPv4",
+        "metadata": {"name": format!("{name}-abcde"), "namespace": "shop",
+                     "labels": {"kubernetes.io/service-name": name}},
+        "endpoints": backends.iter().map(|(ip, pod)| json!({
+            "addresses": [ip], "targetRef": {"kind": "Pod", "name": pod, "namespace": "shop"}
+        })).collect::<Vec<_>>(),
+        "ports": [{"port": 8080}]
+    });
+    vec![svc, slice]
+}
+
+fn linkerd() -> serde_json::Value {
+    json!({"spec": {"containers": [{"name": "app"}, {"name": "linkerd-proxy"}]}})
+}
+
+fn why(inv: &Inventory, client: &str, server: &str, port: u16) -> Vec<Reason> {
+    let (c, s) = (inv.resolve(ip(client), Timestamp(0)), inv.resolve(ip(server), Timestamp(0)));
+    let input = ReasonInput {
+        verdict: "plaintext",
+        protocol: "http1",
+        tls_mesh: None,
+        client: &c,
+        server: &s,
+        port,
+    };
+    reasons(&input)
+}
+
+#[test]
+fn some_backends_unmeshed_and_skipped_target_port() {
+    let mut objects = vec![
+        pod("web", "10.77.0.1", None, linkerd()),
+        pod("api-1", "10.77.0.11", None, linkerd()),
+        pod("api-2", "10.77.0.12", None, json!({})),
+        pod(
+            "db",
+            "10.77.0.13",
+            None,
+            json!({"metadata": {"annotations": {"config.linkerd.io/skip-inbound-ports": "8080"}},
+                   "spec": {"containers": [{"name": "app"}, {"name": "linkerd-proxy"}]}}),
+        ),
+    ];
+    objects.extend(service(
+        "api",
+        "10.96.0.11",
+        &[("10.77.0.11", "api-1"), ("10.77.0.12", "api-2")],
+    ));
+    objects.extend(service("db", "10.96.0.13", &[("10.77.0.13", "db")]));
+    objects.extend(service("empty", "10.96.0.14", &[]));
+    let inv = inventory(serde_json::Value::Array(objects));
+
+    let r = why(&inv, "10.77.0.1", "10.96.0.11", 80);
+    assert_eq!(r[0].code, ReasonCode::ServerNotMeshed);
+    assert_eq!(
+        r[0].message,
+        "1 of 2 pods behind api have no linkerd-proxy: web -> api:80 is plaintext"
+    );
+    // Service port 80 forwards to 8080, which db's proxy skips.
+    let r = why(&inv, "10.77.0.1", "10.96.0.13", 80);
+    assert_eq!(
+        r[0].message,
+        "db skips inbound port 8080 (service port 80) (annotation config.linkerd.io/skip-inbound-ports): \
+         web -> db:80 bypasses its linkerd-proxy and is plaintext"
+    );
+    let r = why(&inv, "10.77.0.1", "10.96.0.14", 80);
+    assert_eq!(r[0].code, ReasonCode::Unknown);
+    assert_eq!(
+        r[0].message,
+        "empty has no endpoints in the inventory: nothing explains why web -> empty:80 is plaintext"
+    );
+}

@@ -1,6 +1,6 @@
 //! Does the mesh identity seen on the wire belong to the pod at that address?
 
-use super::model::{Endpoint, Target};
+use super::model::{Endpoint, Target, WorkloadRef};
 use serde::Serialize;
 
 /// A workload identity a mesh puts in certificates: a ServiceAccount in a namespace.
@@ -99,10 +99,10 @@ pub fn check_identity(wire: &str, endpoint: &Endpoint) -> IdentityCheck {
                     service.namespace, service.name
                 ));
             };
-            let same = |b: &&std::sync::Arc<super::WorkloadRef>| {
-                b.namespace == first.namespace && b.service_account == first.service_account
+            let same = |b: &WorkloadRef| {
+                (&b.namespace, &b.service_account) == (&first.namespace, &first.service_account)
             };
-            if !backends.iter().all(|b| same(&b)) {
+            if !backends.iter().all(|b| same(b)) {
                 return IdentityCheck::NotApplicable(format!(
                     "the pods behind service {}/{} run as different service accounts",
                     service.namespace, service.name

@@ -205,8 +205,11 @@ impl Parsed<'_> {
             }
         };
         if let Some(item_kind) = kind.strip_suffix("List") {
-            let Some(Value::Array(items)) = v.remove("items") else {
-                return Err(self.shape(at, format!("{kind} without an items array")));
+            // An empty list may come as `items: null`.
+            let items = match v.remove("items") {
+                Some(Value::Array(items)) => items,
+                Some(Value::Null) => Vec::new(),
+                _ => return Err(self.shape(at, format!("{kind} without an items array"))),
             };
             let item = (!item_kind.is_empty()).then_some((api_version.as_str(), item_kind));
             return self.items(items, at, item);
@@ -329,6 +332,14 @@ mod tests {
         assert_eq!(sum.skipped, 1);
         assert_eq!(s.skipped.get("Service.serving.knative.dev"), Some(&1));
         assert!(s.warnings[0].starts_with("inv.yaml: skipped 1 objects"), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn empty_lists_load_and_lists_need_items() {
+        assert_eq!(load("apiVersion: v1\nkind: List\nitems: null\n").unwrap().1.objects, 0);
+        assert_eq!(load("{\"kind\": \"PodList\", \"items\": []}").unwrap().1.objects, 0);
+        let e = load("kind: List\n").unwrap_err().to_string();
+        assert_eq!(e, "inv.yaml: List without an items array");
     }
 
     #[test]

@@ -359,6 +359,23 @@ mod tests {
     }
 
     #[test]
+    fn istio_native_sidecar_is_istio() {
+        let p = pod(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "a", "namespace": "n",
+                         "annotations": {"traffic.sidecar.istio.io/excludeInboundPorts": "9000"}},
+            "spec": {"containers": [{"name": "app"}],
+                     "initContainers": [{"name": "istio-init"},
+                                        {"name": "istio-proxy", "restartPolicy": "Always"}]}
+        }));
+        let s = mesh_status(&p, None);
+        assert_eq!(s.mesh, Mesh::Istio);
+        assert!(s.evidence.starts_with("istio-proxy native sidecar"), "{}", s.evidence);
+        let skip = s.inbound_skip(9000).unwrap();
+        assert_eq!(skip.source, "annotation traffic.sidecar.istio.io/excludeInboundPorts");
+    }
+
+    #[test]
     fn init_args_give_skipped_ports() {
         let p = pod(serde_json::json!({
             "apiVersion": "v1", "kind": "Pod",

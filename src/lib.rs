@@ -25,6 +25,7 @@ pub mod decode;
 pub mod engine;
 pub mod flow;
 pub mod identity;
+pub mod inventory;
 pub mod keylog;
 pub mod link;
 pub mod report;

@@ -6,6 +6,7 @@ use crate::classify::Classification;
 use crate::engine::{Engine, EngineConfig, PacketStats};
 use crate::flow::{is_local_pair, FlowRecord, TableStats};
 use crate::identity::{self, Identities};
+use crate::inventory::resolve_flows::{InventoryInfo, Placement};
 use crate::keylog::{KeyLog, KeyLogStats};
 use crate::link::{self, Linker, Origin, SessionKeys};
 use crate::verdict::{self, ClientCert, Judgement};
@@ -43,6 +44,9 @@ pub struct AnalyzedFlow {
     pub session: SessionKeys,
     /// The flow whose handshake created the session this flow resumed, once linked.
     pub resumed_from: Option<Origin>,
+    /// Where the flow ran in the cluster, when an inventory was given
+    /// ([`crate::inventory::resolve_flows::enrich`], after linking).
+    pub placement: Option<Box<Placement>>,
 }
 
 impl AnalyzedFlow {
@@ -71,6 +75,8 @@ pub struct InputReport {
 pub struct Analysis {
     pub inputs: Vec<InputReport>,
     pub flows: Vec<AnalyzedFlow>,
+    /// The inventory the flows were enriched with, if any.
+    pub inventory: Option<InventoryInfo>,
 }
 
 impl InputReport {
@@ -100,7 +106,7 @@ pub fn analyze_reader<R: Read + Send>(
     cfg: &EngineConfig,
     progress: Progress<'_>,
 ) {
-    let Analysis { inputs, flows } = analysis;
+    let Analysis { inputs, flows, .. } = analysis;
     let mut linker = Linker::new(link::LinkLimits::default());
     let mut sink = |f| flows.push(f);
     let report = analyze_stream(inputs.len(), path, input, cfg, progress, &mut |f| {
@@ -242,6 +248,7 @@ fn judge_all(
             interface,
             session,
             resumed_from: None,
+            placement: None,
         });
     }
 }

@@ -488,7 +488,9 @@ fn edges_add_up_per_workload_and_port() {
         serde_json::json!({
             "client": {"kind": "Deployment", "namespace": "shop", "name": "frontend"},
             "server": {"kind": "Deployment", "namespace": "shop", "name": "payments"},
-            "port": 8080, "flows": 3, "verdicts": {"mtls": 2, "plaintext": 1}, "worst": "plaintext"
+            "port": 8080, "scope": "pod-to-pod", "flows": 3,
+            "verdicts": {"mtls": 2, "plaintext": 1}, "worst": "plaintext",
+            "reasons": [], "identity_mismatches": 0
         })
     );
 }

@@ -122,9 +122,22 @@ pub struct EdgeDto {
     pub client: PeerDto,
     pub server: PeerDto,
     pub port: u16,
+    /// The scope word of the edge's flows (`pod-to-pod`, ...).
+    pub scope: &'static str,
     pub flows: u64,
     pub verdicts: BTreeMap<String, u64>,
     pub worst: String,
+    /// The reason codes of the edge's flows that are not mTLS, most telling first.
+    pub reasons: Vec<ReasonDto>,
+    /// Flows whose mesh identity on the wire is not the one the inventory gives the pod.
+    pub identity_mismatches: u64,
+}
+
+/// One reason code of an edge, with the sentence of the first flow that gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReasonDto {
+    pub code: &'static str,
+    pub message: String,
 }
 
 pub fn edge_dto(e: &Edge) -> EdgeDto {
@@ -132,9 +145,16 @@ pub fn edge_dto(e: &Edge) -> EdgeDto {
         client: (&e.client).into(),
         server: (&e.server).into(),
         port: e.port,
+        scope: e.scope.as_str(),
         flows: e.flows,
         verdicts: e.verdicts.clone(),
         worst: e.worst.clone(),
+        reasons: e
+            .reasons
+            .iter()
+            .map(|(c, m)| ReasonDto { code: c.as_str(), message: m.clone() })
+            .collect(),
+        identity_mismatches: e.identity_mismatches,
     }
 }
 

@@ -12,8 +12,9 @@
 //!  many flows          ──▶ edges()   workload -> workload:port with verdict counts
 //! ```
 //!
-//! Everything here is pure: bytes and objects in, values out. [`Sources::load_file`] is the one
-//! helper that reads a file.
+//! Everything here is pure: bytes and objects in, values out. [`Sources::load_file`] and
+//! [`resolve_flows::build_inventory`] are the helpers that read files; [`resolve_flows`] applies
+//! all of the above to the judged flows of a run.
 
 mod dto;
 mod edges;
@@ -23,13 +24,14 @@ mod mesh;
 mod model;
 mod pod;
 mod reasons;
+pub mod resolve_flows;
 mod scope;
 
 pub use dto::{
     edge_dto, workload_dto, EdgeDto, InventoryDto, MeshDto, NodeDto, PeerDto, PodDto, PortRuleDto,
-    ServiceDto, WorkloadDto, INVENTORY_SCHEMA,
+    ReasonDto, ServiceDto, WorkloadDto, INVENTORY_SCHEMA,
 };
-pub use edges::{edges, Edge, EdgeFlow, Peer};
+pub use edges::{edges, Edge, EdgeFlow, EdgeSet, Peer};
 pub use identity::{check_identity, parse_mesh_identity, IdentityCheck, MeshIdentity};
 pub use load::{LoadError, LoadSummary, Object, Sources};
 pub use mesh::{Mesh, MeshStatus, PortRule, PortSet};

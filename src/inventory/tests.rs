@@ -184,3 +184,39 @@ fn some_backends_unmeshed_and_skipped_target_port() {
         "empty has no endpoints in the inventory: nothing explains why web -> empty:80 is plaintext"
     );
 }
+
+#[test]
+fn edge_set_puts_pod_edges_first_local_last_and_caps_new_edges() {
+    let inv = inventory(json!([
+        pod("a", "10.77.0.1", None, json!({})),
+        pod("b", "10.77.0.2", None, json!({})),
+    ]));
+    let at = t("2024-05-01T10:00:00Z");
+    let r = |s: &str| inv.resolve(ip(s), at);
+    let (a, b, ext) = (r("10.77.0.1"), r("10.77.0.2"), r("93.184.216.34"));
+    let flow = |client, server, verdict, severity| EdgeFlow {
+        client,
+        server,
+        port: 8080,
+        verdict,
+        severity,
+    };
+    let mut set = EdgeSet::new(3);
+    set.add(flow(&b, &b, "plaintext", 0)); // same address both ends: local
+    set.add(flow(&a, &ext, "plaintext", 0));
+    set.add(flow(&a, &b, "mtls", 7));
+    set.add(flow(&a, &b, "tls-server-auth", 5));
+    assert!(set.add(flow(&ext, &a, "plaintext", 0)).is_none(), "a fourth edge is over the cap");
+    assert!(set.add(flow(&a, &b, "mtls", 7)).is_some(), "known edges still count");
+    assert_eq!(set.dropped_flows, 1);
+    let order: Vec<(Scope, &str, u64)> =
+        set.sorted().iter().map(|e| (e.scope, e.worst.as_str(), e.flows)).collect();
+    assert_eq!(
+        order,
+        [
+            (Scope::PodToPod, "tls-server-auth", 3),
+            (Scope::PodToExternal, "plaintext", 1),
+            (Scope::Local, "plaintext", 1)
+        ]
+    );
+}

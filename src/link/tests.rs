@@ -40,6 +40,7 @@ fn flow(id: u64, verdict: Verdict, issued: &[SessionKey], resumes: &[SessionKey]
         interface: None,
         session: SessionKeys { issued: issued.to_vec(), resumes: resumes.to_vec(), psk: false },
         resumed_from: None,
+        placement: None,
     }
 }
 

@@ -3,6 +3,8 @@
 
 use crate::analyze::{self, Analysis};
 use crate::engine::EngineConfig;
+use crate::inventory::resolve_flows::{self, InventoryInfo};
+use crate::inventory::{Inventory, Sources};
 use crate::keylog::KeyLog;
 use crate::link::{LinkLimits, Linker};
 use crate::report::{json, table};
@@ -22,10 +24,13 @@ Examples:
   kubectl exec -n shop web-0 -c debug -- tcpdump -i any -U -w - | mtlscope analyze -
   mtlscope analyze --geneve-port 47101 overlay.pcap
   mtlscope analyze --keylog sslkeys.txt capture.pcap    (TLS 1.3: decrypt the handshake)
+  kubectl get pods,services,endpointslices,nodes -A -o json > cluster.json
+  mtlscope analyze --inventory cluster.json capture.pcap (names, scopes, edges, reasons)
 
 Exit codes:
   0  every input was analysed (a truncated file is analysed up to the damage, with a warning)
-  2  an input could not be read at all (missing, not a pcap/pcapng), or bad usage";
+  2  an input could not be read at all (missing, not a pcap/pcapng), an unreadable
+     --keylog or --inventory file, or bad usage";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -90,6 +95,16 @@ pub struct AnalyzeArgs {
     /// `decrypted`; repeatable. pcapng Decryption Secrets Blocks are always used too.
     #[arg(long = "keylog", value_name = "FILE")]
     pub keylogs: Vec<PathBuf>,
+
+    /// Kubernetes objects (what `kubectl get pods,services,endpointslices,nodes -A -o json`
+    /// writes; JSON or YAML, a List or single objects) to name the pods at both ends of every
+    /// flow, give its scope, why it is not mTLS, and check mesh identities; repeatable.
+    #[arg(long = "inventory", value_name = "FILE")]
+    pub inventories: Vec<PathBuf>,
+
+    /// With an inventory the table shows edges; also list every flow.
+    #[arg(long)]
+    pub flows: bool,
 
     /// Never show progress on stderr.
     #[arg(long)]
@@ -161,6 +176,46 @@ pub fn load_keylogs(paths: &[PathBuf]) -> Result<Arc<KeyLog>, String> {
     Ok(keylog)
 }
 
+/// The run's inventory from the `--inventory` files (and, later, a live cluster's objects in
+/// `extra`); `None` when there is none. A file that cannot be loaded is an error (exit 2), its
+/// message naming it; loader warnings are printed here and kept for the JSON.
+pub fn load_inventory(
+    files: &[PathBuf],
+    extra: Option<(Sources, String)>,
+) -> Result<Option<RunInventory>, String> {
+    if files.is_empty() && extra.is_none() {
+        return Ok(None);
+    }
+    let mut names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let extra = extra.map(|(sources, name)| {
+        names.push(name);
+        sources
+    });
+    let inventory =
+        resolve_flows::build_inventory(files, extra).map_err(|e| format!("--inventory {e}"))?;
+    for w in inventory.warnings() {
+        eprintln!("mtlscope: warning: --inventory {w}");
+    }
+    let info = InventoryInfo::of(&inventory, names);
+    Ok(Some(RunInventory { inventory, info }))
+}
+
+/// An inventory and how it was described, for the reports.
+#[derive(Debug)]
+pub struct RunInventory {
+    pub inventory: Inventory,
+    pub info: InventoryInfo,
+}
+
+impl RunInventory {
+    /// Called on each flow once its verdict is final (after resumption linking).
+    fn enrich(this: Option<&Self>, flow: &mut analyze::AnalyzedFlow) {
+        if let Some(inv) = this {
+            resolve_flows::enrich(flow, &inv.inventory);
+        }
+    }
+}
+
 fn run_analyze(args: &AnalyzeArgs) -> i32 {
     let mut cfg = args.engine_config();
     match load_keylogs(&args.keylogs) {
@@ -170,12 +225,20 @@ fn run_analyze(args: &AnalyzeArgs) -> i32 {
             return EXIT_UNREADABLE;
         }
     }
+    let inventory = match load_inventory(&args.inventories, None) {
+        Ok(inv) => inv,
+        Err(e) => {
+            eprintln!("mtlscope: error: {e}");
+            return EXIT_UNREADABLE;
+        }
+    };
+    let inventory = inventory.as_ref();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut inputs = Vec::new();
     let result = match args.format {
-        OutputFormat::Json => analyze_json(args, &cfg, &mut out, &mut inputs),
-        OutputFormat::Table => analyze_table(args, &cfg, &mut out, &mut inputs),
+        OutputFormat::Json => analyze_json(args, &cfg, inventory, &mut out, &mut inputs),
+        OutputFormat::Table => analyze_table(args, &cfg, inventory, &mut out, &mut inputs),
     };
     let result = result.and_then(|()| out.flush());
     for input in &inputs {
@@ -201,19 +264,25 @@ fn run_analyze(args: &AnalyzeArgs) -> i32 {
 fn analyze_json(
     args: &AnalyzeArgs,
     cfg: &EngineConfig,
+    inventory: Option<&RunInventory>,
     out: &mut dyn Write,
     inputs: &mut Vec<analyze::InputReport>,
 ) -> io::Result<()> {
     let mut writer = json::StreamWriter::new(out)?;
+    if let Some(inv) = inventory {
+        writer = writer.with_inventory(inv.info.clone());
+    }
+    let mut emit = |mut f: analyze::AnalyzedFlow| {
+        RunInventory::enrich(inventory, &mut f);
+        writer.flow(&f)
+    };
     // One linker for the run: a session resumed in one file may have begun in another.
     let mut linker = Linker::new(LinkLimits::default());
     for path in &args.inputs {
-        let report = read_input(args, cfg, path, inputs.len(), &mut |f| {
-            linker.push(f, &mut |f| writer.flow(&f))
-        });
+        let report = read_input(args, cfg, path, inputs.len(), &mut |f| linker.push(f, &mut emit));
         inputs.push(report);
     }
-    linker.finish(&mut |f| writer.flow(&f));
+    linker.finish(&mut emit);
     writer.finish(inputs)
 }
 
@@ -221,19 +290,24 @@ fn analyze_json(
 fn analyze_table(
     args: &AnalyzeArgs,
     cfg: &EngineConfig,
+    inventory: Option<&RunInventory>,
     out: &mut dyn Write,
     inputs: &mut Vec<analyze::InputReport>,
 ) -> io::Result<()> {
     let mut analysis = Analysis::default();
+    let flows = &mut analysis.flows;
+    let mut keep = |mut f: analyze::AnalyzedFlow| {
+        RunInventory::enrich(inventory, &mut f);
+        flows.push(f)
+    };
     let mut linker = Linker::new(LinkLimits::default());
     for path in &args.inputs {
-        let report = read_input(args, cfg, path, inputs.len(), &mut |f| {
-            linker.push(f, &mut |f| analysis.flows.push(f))
-        });
+        let report = read_input(args, cfg, path, inputs.len(), &mut |f| linker.push(f, &mut keep));
         inputs.push(report);
     }
-    linker.finish(&mut |f| analysis.flows.push(f));
+    linker.finish(&mut keep);
     analysis.inputs = std::mem::take(inputs);
+    analysis.inventory = inventory.map(|i| i.info.clone());
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -241,7 +315,8 @@ fn analyze_table(
             io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
-    let result = table::write(out, &analysis, table::Style { color });
+    let style = table::Style { color };
+    let result = table::write(out, &analysis, style, table::Layout { flows: args.flows });
     *inputs = analysis.inputs;
     result
 }

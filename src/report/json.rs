@@ -7,6 +7,8 @@ use crate::capture::Format;
 use crate::classify::Classification;
 use crate::decode::Tunnel;
 use crate::flow::ClientBy;
+use crate::inventory::resolve_flows::{add_edge, InventoryInfo, Placement};
+use crate::inventory::{edge_dto, workload_dto, EdgeDto, EdgeSet, ReasonDto, WorkloadDto};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -18,8 +20,22 @@ pub const SCHEMA: &str = "mtlscope/v1";
 pub struct Document<'a> {
     pub schema: &'static str,
     pub flows: Flows<'a>,
+    /// Flows added up per client workload -> server workload:port; null without an inventory.
+    pub edges: Option<Vec<EdgeDto>>,
+    /// What the inventory held; null without one.
+    pub inventory: Option<InventoryRunDto<'a>>,
     pub inputs: Vec<InputDto<'a>>,
     pub summary: SummaryDto,
+}
+
+/// The run's inventory: where it came from and what it held.
+#[derive(Serialize)]
+pub struct InventoryRunDto<'a> {
+    pub sources: &'a [String],
+    pub pods: usize,
+    pub services: usize,
+    pub nodes: usize,
+    pub warnings: Vec<String>,
 }
 
 /// The flows, turned into DTOs one at a time as they are written (never all at once).
@@ -52,12 +68,28 @@ pub struct InputDto<'a> {
 pub struct EndpointDto {
     pub ip: String,
     pub port: u16,
+    /// The pod, service or node at `ip` when the flow began; null without an inventory or
+    /// for an address the inventory does not hold.
+    pub workload: Option<WorkloadDto>,
 }
 
 impl From<SocketAddr> for EndpointDto {
     fn from(a: SocketAddr) -> Self {
-        EndpointDto { ip: a.ip().to_string(), port: a.port() }
+        EndpointDto { ip: a.ip().to_string(), port: a.port(), workload: None }
     }
+}
+
+#[derive(Serialize)]
+pub struct IdentityChecksDto {
+    pub server: IdentityCheckDto,
+    pub client: IdentityCheckDto,
+}
+
+#[derive(Serialize)]
+pub struct IdentityCheckDto {
+    /// "match" | "mismatch" | "not-applicable"
+    pub result: &'static str,
+    pub message: String,
 }
 
 #[derive(Serialize)]
@@ -70,11 +102,19 @@ pub struct FlowDto {
     /// How the client was picked when no SYN was seen: "payload" or "higher-port".
     pub client_inferred_by: Option<&'static str>,
     pub hop: &'static str,
+    /// With an inventory: "pod-to-pod", "pod-to-service", "node-to-pod", "pod-to-node",
+    /// "pod-to-external", "external-to-pod", "local", "unknown"; without: the hop word.
+    pub scope: &'static str,
     pub protocol: &'static str,
     pub verdict: &'static str,
     pub proof: Option<&'static str>,
     pub evidence: String,
     pub warnings: Vec<String>,
+    /// Why a pod-to-pod or pod-to-service flow is not mTLS; null without an inventory.
+    pub reasons: Option<Vec<ReasonDto>>,
+    /// The mesh identity on the wire against the inventory; null unless an inventory is given
+    /// and the flow is a mesh's TLS with an identity on the wire.
+    pub identity_check: Option<IdentityChecksDto>,
     pub tls: Option<super::tls_dto::TlsDto>,
     pub http: Option<HttpDto>,
     pub upgrade: Option<UpgradeDto>,
@@ -127,23 +167,63 @@ pub struct SummaryDto {
     pub verdicts: BTreeMap<&'static str, usize>,
     pub protocols: BTreeMap<&'static str, usize>,
     pub network_flows_not_mtls: usize,
+    /// Count per `scope` word.
+    pub scopes: BTreeMap<&'static str, usize>,
+    /// Pod-to-pod and pod-to-service flows with payload that are not mTLS; null without an
+    /// inventory.
+    pub pod_flows_not_mtls: Option<usize>,
+    /// Identity checks that found a mismatch (a flow may count twice: server and client);
+    /// null without an inventory.
+    pub identity_mismatches: Option<usize>,
 }
 
 pub fn document(analysis: &Analysis) -> Document<'_> {
+    let inventory = analysis.inventory.as_ref();
+    let edges = inventory.map(|_| {
+        let mut set = EdgeSet::default();
+        analysis.flows.iter().for_each(|f| add_edge(&mut set, f));
+        set
+    });
     Document {
         schema: SCHEMA,
         flows: Flows(&analysis.flows),
+        edges: edges.as_ref().map(edges_dto),
+        inventory: inventory.map(|i| inventory_dto(i, edges.as_ref())),
         inputs: analysis.inputs.iter().map(input_dto).collect(),
-        summary: summary_dto(&Summary::of(analysis)),
+        summary: summary_dto(&Summary::of(analysis), inventory.is_some()),
     }
 }
 
-fn summary_dto(summary: &Summary) -> SummaryDto {
+fn edges_dto(edges: &EdgeSet) -> Vec<EdgeDto> {
+    edges.sorted().into_iter().map(edge_dto).collect()
+}
+
+fn inventory_dto<'a>(info: &'a InventoryInfo, edges: Option<&EdgeSet>) -> InventoryRunDto<'a> {
+    let mut warnings = info.warnings.clone();
+    if let Some(dropped) = edges.map(|e| e.dropped_flows).filter(|&n| n > 0) {
+        warnings.push(format!(
+            "{dropped} flows were left out of `edges`: more than {} distinct edges",
+            EdgeSet::DEFAULT_MAX_EDGES
+        ));
+    }
+    InventoryRunDto {
+        sources: &info.sources,
+        pods: info.pods,
+        services: info.services,
+        nodes: info.nodes,
+        warnings,
+    }
+}
+
+fn summary_dto(summary: &Summary, inventory: bool) -> SummaryDto {
     SummaryDto {
         flows: summary.flows,
         verdicts: summary.verdicts.iter().map(|(v, n)| (v.as_str(), *n)).collect(),
         protocols: summary.protocols.clone(),
         network_flows_not_mtls: summary.network_not_mtls,
+        scopes: summary.scopes.clone(),
+        pod_flows_not_mtls: inventory.then_some(summary.pod_not_mtls),
+        identity_mismatches: inventory.then_some(summary.identity_mismatches),
     }
 }
 
@@ -154,12 +234,21 @@ pub struct StreamWriter<'w> {
     out: &'w mut dyn Write,
     summary: Summary,
     error: Option<io::Error>,
+    /// With an inventory: its description and the edges added up so far (one entry per
+    /// distinct edge, capped), written after the flows.
+    inventory: Option<(InventoryInfo, EdgeSet)>,
 }
 
 impl<'w> StreamWriter<'w> {
     pub fn new(out: &'w mut dyn Write) -> io::Result<Self> {
         write!(out, "{{\"schema\":\"{SCHEMA}\",\"flows\":[")?;
-        Ok(StreamWriter { out, summary: Summary::default(), error: None })
+        Ok(StreamWriter { out, summary: Summary::default(), error: None, inventory: None })
+    }
+
+    /// The flows are enriched with this inventory: write `edges` and `inventory` at the end.
+    pub fn with_inventory(mut self, info: InventoryInfo) -> Self {
+        self.inventory = Some((info, EdgeSet::default()));
+        self
     }
 
     /// Write one flow. The first write error is kept and returned by [`Self::finish`].
@@ -169,6 +258,9 @@ impl<'w> StreamWriter<'w> {
         }
         let sep = if self.summary.flows == 0 { "\n" } else { ",\n" };
         self.summary.add(f);
+        if let Some((_, edges)) = &mut self.inventory {
+            add_edge(edges, f);
+        }
         let result = self.out.write_all(sep.as_bytes()).and_then(|()| {
             serde_json::to_writer(&mut *self.out, &flow_dto(f)).map_err(io::Error::from)
         });
@@ -180,10 +272,16 @@ impl<'w> StreamWriter<'w> {
             return Err(e);
         }
         let inputs: Vec<InputDto<'_>> = inputs.iter().map(input_dto).collect();
-        write!(self.out, "\n],\"inputs\":")?;
+        write!(self.out, "\n],\"edges\":")?;
+        let inventory = self.inventory.as_ref();
+        serde_json::to_writer(&mut *self.out, &inventory.map(|(_, e)| edges_dto(e)))?;
+        write!(self.out, ",\"inventory\":")?;
+        let info = inventory.map(|(i, e)| inventory_dto(i, Some(e)));
+        serde_json::to_writer(&mut *self.out, &info)?;
+        write!(self.out, ",\"inputs\":")?;
         serde_json::to_writer(&mut *self.out, &inputs)?;
         write!(self.out, ",\"summary\":")?;
-        serde_json::to_writer(&mut *self.out, &summary_dto(&self.summary))?;
+        serde_json::to_writer(&mut *self.out, &summary_dto(&self.summary, inventory.is_some()))?;
         writeln!(self.out, "}}")
     }
 }
@@ -271,11 +369,16 @@ fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
         }
         _ => None,
     };
+    let place = f.placement.as_deref();
+    let mut client = EndpointDto::from(r.client);
+    let mut server = EndpointDto::from(r.server);
+    client.workload = place.and_then(|p| workload_dto(&p.client));
+    server.workload = place.and_then(|p| workload_dto(&p.server));
     FlowDto {
         id: r.id,
         input: f.input,
-        client: r.client.into(),
-        server: r.server.into(),
+        client,
+        server,
         client_inferred: r.client_by.is_inferred(),
         client_inferred_by: match r.client_by {
             ClientBy::Payload => Some("payload"),
@@ -283,11 +386,14 @@ fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
             ClientBy::Syn | ClientBy::SynAck => None,
         },
         hop: f.hop.as_str(),
+        scope: place.map_or(f.hop.as_str(), |p| p.scope.as_str()),
         protocol: protocol_of(&r.classification),
         verdict: j.verdict.as_str(),
         proof: j.proof.map(|p| p.as_str()),
         evidence: j.evidence.clone(),
         warnings: j.warnings.clone(),
+        reasons: place.map(reasons_dto),
+        identity_check: place.and_then(identity_check_dto),
         tls,
         http,
         upgrade,
@@ -315,4 +421,20 @@ fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
         gaps: r.reassembly[0].gaps + r.reassembly[1].gaps,
         duplicates: r.duplicates,
     }
+}
+
+fn reasons_dto(p: &Placement) -> Vec<ReasonDto> {
+    p.reasons
+        .iter()
+        .map(|r| ReasonDto { code: r.code.as_str(), message: r.message.clone() })
+        .collect()
+}
+
+fn identity_check_dto(p: &Placement) -> Option<IdentityChecksDto> {
+    let c = p.identity_check.as_ref()?;
+    let side = |c: &crate::inventory::IdentityCheck| IdentityCheckDto {
+        result: c.as_str(),
+        message: c.message().to_string(),
+    };
+    Some(IdentityChecksDto { server: side(&c.server), client: side(&c.client) })
 }

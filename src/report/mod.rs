@@ -7,6 +7,7 @@ mod tls_dto;
 
 use crate::analyze::{Analysis, AnalyzedFlow, Hop};
 use crate::classify::Classification;
+use crate::inventory::resolve_flows;
 use crate::verdict::Verdict;
 use std::collections::BTreeMap;
 
@@ -18,6 +19,12 @@ pub struct Summary {
     pub protocols: BTreeMap<&'static str, usize>,
     /// Network (non-local) flows with payload whose verdict is not mTLS.
     pub network_not_mtls: usize,
+    /// Count per scope word (the hop word when no inventory placed the flow).
+    pub scopes: BTreeMap<&'static str, usize>,
+    /// Pod-to-pod and pod-to-service flows with payload that are not mTLS.
+    pub pod_not_mtls: usize,
+    /// Identity checks (server or client side) that found a mismatch.
+    pub identity_mismatches: usize,
 }
 
 impl Summary {
@@ -35,6 +42,10 @@ impl Summary {
         if f.hop == Hop::Network && !matches!(v, Verdict::Mtls | Verdict::NoPayload) {
             self.network_not_mtls += 1;
         }
+        let scope = f.placement.as_deref().map_or(f.hop.as_str(), |p| p.scope.as_str());
+        *self.scopes.entry(scope).or_default() += 1;
+        self.pod_not_mtls += usize::from(resolve_flows::pod_flow_not_mtls(f));
+        self.identity_mismatches += resolve_flows::identity_mismatches(f);
     }
 }
 

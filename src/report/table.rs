@@ -1,11 +1,15 @@
 //! The table for people: one row per flow, worst verdicts first, then a summary per verdict
-//! and the inputs' warnings.
+//! and the inputs' warnings. With an inventory: one row per edge (client workload -> server
+//! workload:port), the reasons and identity mismatches, and the flows only with `--flows`.
 
 use super::{protocol_of, Summary};
 use crate::analyze::{Analysis, AnalyzedFlow, Hop};
 use crate::classify::Classification;
+use crate::inventory::resolve_flows;
+use crate::inventory::{EdgeSet, Endpoint, Target};
 use crate::verdict::{ClientCert, Verdict};
 use std::io::{self, Write};
+use std::net::SocketAddr;
 
 /// Terminal styling. `plain()` when NO_COLOR is set or the output is not a terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,46 +45,118 @@ impl Style {
     }
 }
 
-const HEADERS: [&str; 9] =
-    ["CLIENT", "SERVER", "PROTO", "VERDICT", "TLS", "SNI", "ALPN", "IDENTITY", "EVIDENCE"];
-/// The last column is not padded.
-const LAST: usize = HEADERS.len() - 1;
+/// What the table lists. Without an inventory: every flow. With one: the edges, and the flows
+/// too when `flows` is set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Layout {
+    pub flows: bool,
+}
 
-pub fn write(out: &mut dyn Write, analysis: &Analysis, style: Style) -> io::Result<()> {
+const FLOW_HEADERS: [&str; 9] =
+    ["CLIENT", "SERVER", "PROTO", "VERDICT", "TLS", "SNI", "ALPN", "IDENTITY", "EVIDENCE"];
+/// With an inventory, after SERVER and before EVIDENCE.
+const SCOPE: &str = "SCOPE";
+const REASONS: &str = "REASONS";
+const EDGE_HEADERS: [&str; 7] =
+    ["CLIENT", "SERVER", "SCOPE", "FLOWS", "WORST", "VERDICTS", "REASONS"];
+
+pub fn write(
+    out: &mut dyn Write,
+    analysis: &Analysis,
+    style: Style,
+    layout: Layout,
+) -> io::Result<()> {
+    let with_inventory = analysis.inventory.is_some();
+    if with_inventory {
+        write_edges(out, analysis, style)?;
+    }
+    if !with_inventory || layout.flows {
+        if with_inventory && !analysis.flows.is_empty() {
+            writeln!(out)?;
+            writeln!(out, "{}", style.bold("FLOWS"))?;
+        }
+        write_flows(out, analysis, style, with_inventory)?;
+    }
+    write_summary(out, analysis, style, layout)
+}
+
+fn write_flows(
+    out: &mut dyn Write,
+    analysis: &Analysis,
+    style: Style,
+    inventory: bool,
+) -> io::Result<()> {
     let mut flows: Vec<&AnalyzedFlow> = analysis.flows.iter().collect();
     flows.sort_by_key(|f| {
         (f.hop == Hop::Local, f.judgement.verdict.severity(), f.record.first_seen, f.record.id)
     });
-    let rows: Vec<[String; 9]> = flows.iter().map(|f| row(f)).collect();
-    let mut widths = HEADERS.map(str::len);
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r.iter()).take(LAST) {
+    let mut headers: Vec<&str> = FLOW_HEADERS.to_vec();
+    let verdict_col = if inventory {
+        headers.insert(2, SCOPE);
+        headers.insert(headers.len() - 1, REASONS);
+        4
+    } else {
+        3
+    };
+    let rows: Vec<(Vec<String>, Verdict)> =
+        flows.iter().map(|f| (row(f, inventory), f.judgement.verdict)).collect();
+    grid(out, &headers, &rows, verdict_col, style)
+}
+
+/// Columns padded to their widest cell (the last one is not padded); cell `paint` of each row
+/// coloured by the row's verdict.
+fn grid(
+    out: &mut dyn Write,
+    headers: &[&str],
+    rows: &[(Vec<String>, Verdict)],
+    paint: usize,
+    style: Style,
+) -> io::Result<()> {
+    let last = headers.len() - 1;
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for (r, _) in rows {
+        for (w, cell) in widths.iter_mut().zip(r.iter()).take(last) {
             *w = (*w).max(cell.chars().count());
         }
     }
     if !rows.is_empty() {
         let header: Vec<String> =
-            HEADERS.iter().zip(widths).map(|(h, w)| format!("{h:<w$}")).collect();
+            headers.iter().zip(&widths).map(|(h, &w)| format!("{h:<w$}")).collect();
         writeln!(out, "{}", style.bold(header.join("  ").trim_end()))?;
     }
-    for (r, f) in rows.iter().zip(&flows) {
+    for (r, verdict) in rows {
         let mut line = String::new();
-        for (i, (cell, w)) in r.iter().zip(widths).enumerate() {
-            let padded = if i == LAST { cell.clone() } else { format!("{cell:<w$}  ") };
-            if i == 3 {
-                line.push_str(&style.paint(&padded, f.judgement.verdict));
+        for (i, (cell, &w)) in r.iter().zip(&widths).enumerate() {
+            let padded = if i == last { cell.clone() } else { format!("{cell:<w$}  ") };
+            if i == paint {
+                line.push_str(&style.paint(&padded, *verdict));
             } else {
                 line.push_str(&padded);
             }
         }
         writeln!(out, "{}", line.trim_end())?;
     }
-    write_summary(out, analysis, style)
+    Ok(())
 }
 
-fn row(f: &AnalyzedFlow) -> [String; 9] {
+/// `ns/pod:port` (or `ns/service:port (svc)`, `node/name:port`) when the inventory knows the
+/// address, else `ip:port`.
+fn endpoint_cell(addr: SocketAddr, endpoint: Option<&Endpoint>) -> String {
+    let port = addr.port();
+    match endpoint.map(|e| &e.target) {
+        Some(Target::Pod(w)) => format!("{}/{}:{port}", w.namespace, w.pod),
+        Some(Target::Service { service, .. }) => {
+            format!("{}/{}:{port} (svc)", service.namespace, service.name)
+        }
+        Some(Target::Node { node, .. }) => format!("node/{}:{port}", node.name),
+        Some(Target::External) | None => addr.to_string(),
+    }
+}
+
+fn row(f: &AnalyzedFlow, inventory: bool) -> Vec<String> {
     let r = &f.record;
-    let mut client = r.client.to_string();
+    let place = f.placement.as_deref();
+    let mut client = endpoint_cell(r.client, place.map(|p| &p.client));
     if r.client_by.is_inferred() {
         client.push('?');
     }
@@ -95,23 +171,103 @@ fn row(f: &AnalyzedFlow) -> [String; 9] {
     if let Some(p) = f.judgement.proof {
         verdict = format!("{verdict} ({})", p.as_str());
     }
-    [
+    let mut identity = super::identity_dto::table_cell(
+        f.identities.as_deref(),
+        matches!(f.client_certificate, Some(ClientCert::Empty | ClientCert::NotRequested)),
+    );
+    if resolve_flows::identity_mismatches(f) > 0 {
+        identity.push_str(" IDENTITY MISMATCH");
+    }
+    let mut cells = vec![
         client,
-        r.server.to_string(),
+        endpoint_cell(r.server, place.map(|p| &p.server)),
         protocol_of(&r.classification).to_string(),
         verdict,
         version,
         sni,
         alpn,
-        super::identity_dto::table_cell(
-            f.identities.as_deref(),
-            matches!(f.client_certificate, Some(ClientCert::Empty | ClientCert::NotRequested)),
-        ),
+        identity,
         f.judgement.evidence.clone(),
-    ]
+    ];
+    if inventory {
+        let scope = place.map_or(f.hop.as_str(), |p| p.scope.as_str());
+        cells.insert(2, scope.to_string());
+        let codes: Vec<&str> =
+            place.into_iter().flat_map(|p| &p.reasons).map(|r| r.code.as_str()).collect();
+        cells.insert(cells.len() - 1, codes.join(","));
+    }
+    cells
 }
 
-fn write_summary(out: &mut dyn Write, analysis: &Analysis, style: Style) -> io::Result<()> {
+fn verdict_named(word: &str) -> Verdict {
+    Verdict::ALL.into_iter().find(|v| v.as_str() == word).unwrap_or(Verdict::Plaintext)
+}
+
+/// One row per edge (pod-to-pod first, worst first), then why the edges that are not mTLS
+/// are not, and every identity mismatch.
+fn write_edges(out: &mut dyn Write, analysis: &Analysis, style: Style) -> io::Result<()> {
+    let mut set = EdgeSet::default();
+    analysis.flows.iter().for_each(|f| resolve_flows::add_edge(&mut set, f));
+    let edges = set.sorted();
+    if edges.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{}", style.bold("EDGES"))?;
+    let rows: Vec<(Vec<String>, Verdict)> = edges
+        .iter()
+        .map(|e| {
+            let verdicts: Vec<String> =
+                e.verdicts.iter().map(|(v, n)| format!("{n} {v}")).collect();
+            let mut reasons: Vec<&str> = e.reasons.keys().map(|c| c.as_str()).collect();
+            if e.identity_mismatches > 0 {
+                reasons.push("IDENTITY-MISMATCH");
+            }
+            let cells = vec![
+                e.client.label(),
+                format!("{}:{}", e.server.label(), e.port),
+                e.scope.as_str().to_string(),
+                e.flows.to_string(),
+                e.worst.clone(),
+                verdicts.join(", "),
+                reasons.join(","),
+            ];
+            (cells, verdict_named(&e.worst))
+        })
+        .collect();
+    grid(out, &EDGE_HEADERS, &rows, 4, style)?;
+    let explained: Vec<_> = edges.iter().filter(|e| !e.reasons.is_empty()).collect();
+    if !explained.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", style.bold("WHY NOT MTLS"))?;
+        for e in explained {
+            writeln!(out, "{} -> {}:{}", e.client.label(), e.server.label(), e.port)?;
+            for (code, message) in &e.reasons {
+                writeln!(out, "  {code}: {message}")?;
+            }
+        }
+    }
+    for e in edges.iter().filter(|e| e.identity_mismatches > 0) {
+        let what = e.identity_mismatch.as_deref().unwrap_or_default();
+        let n = e.identity_mismatches;
+        let line = format!(
+            "IDENTITY MISMATCH on {} -> {}:{} ({n} {}): {what}",
+            e.client.label(),
+            e.server.label(),
+            e.port,
+            if n == 1 { "check" } else { "checks" }
+        );
+        writeln!(out)?;
+        writeln!(out, "{}", style.paint(&line, Verdict::Plaintext))?;
+    }
+    Ok(())
+}
+
+fn write_summary(
+    out: &mut dyn Write,
+    analysis: &Analysis,
+    style: Style,
+    layout: Layout,
+) -> io::Result<()> {
     let s = Summary::of(analysis);
     writeln!(out)?;
     let noun = if s.flows == 1 { "flow" } else { "flows" };
@@ -129,6 +285,20 @@ fn write_summary(out: &mut dyn Write, analysis: &Analysis, style: Style) -> io::
             s.network_not_mtls,
             if s.network_not_mtls == 1 { "flow is" } else { "flows are" }
         )?;
+    }
+    if analysis.inventory.is_some() {
+        if s.pod_not_mtls > 0 {
+            let noun = if s.pod_not_mtls == 1 { "flow is" } else { "flows are" };
+            writeln!(out, "{} pod-to-pod/pod-to-service {noun} not mTLS", s.pod_not_mtls)?;
+        }
+        if s.identity_mismatches > 0 {
+            let noun = if s.identity_mismatches == 1 { "MISMATCH" } else { "MISMATCHES" };
+            let line = format!("{} IDENTITY {noun} (see above)", s.identity_mismatches);
+            writeln!(out, "{}", style.paint(&line, Verdict::Plaintext))?;
+        }
+        if !layout.flows && s.flows > 0 {
+            writeln!(out, "(--flows lists every flow)")?;
+        }
     }
     Ok(())
 }

@@ -229,6 +229,22 @@ fn a_server_running_as_another_account_is_an_identity_mismatch() {
 }
 
 #[test]
+fn resumed_flows_are_explained_by_the_verdict_they_inherit() {
+    // Before linking the abbreviated handshakes are tls-unknown-auth, which would give
+    // app-tls-not-mesh; enrichment runs after linking, so they are mtls with no reasons.
+    let doc = analyze_json(Some("emojivoto.json"), &["tls12_resumption.pcap"], &[]);
+    let resumed: Vec<&Value> = flows(&doc).iter().filter(|f| f["proof"] == "resumed").collect();
+    assert_eq!(resumed.len(), 2);
+    for f in resumed {
+        assert_eq!((&f["verdict"], &f["reasons"]), (&json!("mtls"), &json!([])), "{f}");
+    }
+    for edge in doc["edges"].as_array().unwrap() {
+        assert_eq!(edge["worst"], "mtls", "{edge}");
+    }
+    assert_eq!(doc["summary"]["pod_flows_not_mtls"], 0);
+}
+
+#[test]
 fn the_proxy_to_app_hop_is_local() {
     let doc = analyze_json(Some("emojivoto.json"), &["local_hop_lo.pcap"], &[]);
     let f = &flows(&doc)[0];

@@ -15,6 +15,7 @@
 //! Everything here is pure: bytes and objects in, values out. [`Sources::load_file`] is the one
 //! helper that reads a file.
 
+mod archive;
 mod dto;
 mod edges;
 mod identity;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  kubectl -o json/yaml ──▶ Sources ──▶ Inventory ──resolve(ip, t)──▶ Endpoint
-//!  (or kube, later)        (typed      (indexes by IP)                 (pod, service, node,
+//!  (or kube: live.rs)      (typed      (indexes by IP)                 (pod, service, node,
 //!                           objects)                                    external) + basis
 //!
 //!  Endpoint × Endpoint ──▶ scope()   pod-to-pod, pod-to-service, node-to-pod, ...
@@ -13,12 +13,13 @@
 //! ```
 //!
 //! Everything here is pure: bytes and objects in, values out. [`Sources::load_file`] is the one
-//! helper that reads a file.
+//! helper that reads a file, and [`live`] the one module that talks to a cluster.
 
 mod archive;
 mod dto;
 mod edges;
 mod identity;
+pub mod live;
 mod load;
 mod mesh;
 mod model;

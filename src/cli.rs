@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub mod inventory;
+
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_UNREADABLE: i32 = 2;
 
@@ -46,6 +48,10 @@ pub enum Command {
     /// Analyse pcap/pcapng files (or `-` for stdin) and report every TCP flow's verdict.
     #[command(after_help = ANALYZE_EXAMPLES)]
     Analyze(AnalyzeArgs),
+    /// Resolve the Kubernetes inventory (live from the cluster, or from files) and write it as
+    /// JSON, to archive it next to a capture.
+    #[command(after_help = inventory::INVENTORY_EXAMPLES)]
+    Inventory(inventory::InventoryArgs),
 }
 
 #[derive(Args, Debug)]
@@ -136,6 +142,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Analyze(args) => run_analyze(&args),
+        Command::Inventory(args) => inventory::run(&args),
     }
 }
 

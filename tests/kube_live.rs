@@ -543,8 +543,12 @@ fn without_namespace_flag_the_contexts_namespace_is_used() {
     fetch_blocking(&api.options("fake-shop", Namespaces::ContextDefault)).unwrap();
     assert!(api.paths().contains("/api/v1/namespaces/shop/pods"), "{:?}", api.paths());
     let api = FakeApi::start(Auth::ClientCert, no_override());
-    fetch_blocking(&api.options("fake", Namespaces::ContextDefault)).unwrap();
+    let sources = fetch_blocking(&api.options("fake", Namespaces::ContextDefault)).unwrap();
     assert!(api.paths().contains("/api/v1/namespaces/default/pods"), "{:?}", api.paths());
+    assert_eq!(
+        sources.warnings,
+        ["context fake: no pods in namespace default (another one with -n NAMESPACE, or all with -A?)"]
+    );
 }
 
 // ---- errors ----

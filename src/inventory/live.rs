@@ -234,7 +234,10 @@ pub async fn fetch(opts: &KubeOptions) -> Result<Sources, LiveError> {
     let mut sources = Sources::new();
     let pods = pods?;
     if pods.is_empty() {
-        let where_ = ns.map_or_else(|| "the cluster".to_string(), |n| format!("namespace {n}"));
+        let where_ = ns.map_or_else(
+            || "the cluster".to_string(),
+            |n| format!("namespace {n} (another one with -n NAMESPACE, or all with -A?)"),
+        );
         sources.warnings.push(format!("context {}: no pods in {where_}", cluster.context));
     }
     push_all(&mut sources, pods);

@@ -151,7 +151,7 @@ pub fn analyze_stream<R: Read + Send>(
         match reader.next_packet(&mut |p| engine.push(&p)) {
             Ok(true) => {
                 n += 1;
-                if n % 16384 == 0 {
+                if n.is_multiple_of(16384) {
                     // Judge finished flows now, so they are kept compact, not whole.
                     let done = engine.drain_finished();
                     finished += done.len();

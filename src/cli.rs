@@ -3,6 +3,7 @@
 
 use crate::analyze::{self, Analysis};
 use crate::engine::EngineConfig;
+use crate::inventory::live::{fetch_blocking, KubeArgs};
 use crate::inventory::resolve_flows::{self, InventoryInfo};
 use crate::inventory::{Inventory, Sources};
 use crate::keylog::KeyLog;
@@ -13,6 +14,8 @@ use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+pub mod inventory;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_UNREADABLE: i32 = 2;
@@ -51,6 +54,10 @@ pub enum Command {
     /// Analyse pcap/pcapng files (or `-` for stdin) and report every TCP flow's verdict.
     #[command(after_help = ANALYZE_EXAMPLES)]
     Analyze(AnalyzeArgs),
+    /// Resolve the Kubernetes inventory (live from the cluster, or from files) and write it as
+    /// JSON, to archive it next to a capture.
+    #[command(after_help = inventory::INVENTORY_EXAMPLES)]
+    Inventory(inventory::InventoryArgs),
 }
 
 #[derive(Args, Debug)]
@@ -106,6 +113,11 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub flows: bool,
 
+    /// Read the inventory from a live cluster as well (any of these flags turns it on; objects
+    /// from the cluster win over --inventory files).
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
     /// Never show progress on stderr.
     #[arg(long)]
     pub no_progress: bool,
@@ -151,6 +163,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Analyze(args) => run_analyze(&args),
+        Command::Inventory(args) => inventory::run(&args),
     }
 }
 
@@ -200,6 +213,17 @@ pub fn load_inventory(
     Ok(Some(RunInventory { inventory, info }))
 }
 
+/// How the live inventory is named in the report: "cluster (context prod, namespace shop)".
+fn live_name(k: &KubeArgs) -> String {
+    let context = k.context.as_deref().unwrap_or("current context");
+    let scope = match (&k.namespace, k.all_namespaces) {
+        (_, true) => "all namespaces".to_string(),
+        (Some(ns), _) => format!("namespace {ns}"),
+        (None, false) => "the context's namespace".to_string(),
+    };
+    format!("cluster ({context}, {scope})")
+}
+
 /// An inventory and how it was described, for the reports.
 #[derive(Debug)]
 pub struct RunInventory {
@@ -225,7 +249,18 @@ fn run_analyze(args: &AnalyzeArgs) -> i32 {
             return EXIT_UNREADABLE;
         }
     }
-    let inventory = match load_inventory(&args.inventories, None) {
+    let live = if args.kube.wants_live() {
+        match fetch_blocking(&args.kube.options()) {
+            Ok(sources) => Some((sources, live_name(&args.kube))),
+            Err(e) => {
+                eprintln!("mtlscope: error: {e}");
+                return EXIT_UNREADABLE;
+            }
+        }
+    } else {
+        None
+    };
+    let inventory = match load_inventory(&args.inventories, live) {
         Ok(inv) => inv,
         Err(e) => {
             eprintln!("mtlscope: error: {e}");

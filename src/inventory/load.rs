@@ -4,8 +4,8 @@
 //! later feed the same [`Sources`].
 //!
 //! YAML is read with `serde_norway`. `serde_yaml` is deprecated and unmaintained; `serde_yml`
-//! has a RustSec advisory and is now a deprecated shim; `serde-saphyr` needs Rust 1.89 (we
-//! support 1.85). `serde_norway` is the maintained fork of `serde_yaml` (same API, same
+//! has a RustSec advisory and is now a deprecated shim; `serde-saphyr` needed Rust 1.89 when
+//! this was chosen (kube now brings it in). `serde_norway` is the maintained fork of `serde_yaml` (same API, same
 //! libyaml-derived parser that has read Kubernetes YAML for years) and reports line and column.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  kubectl -o json/yaml ──▶ Sources ──▶ Inventory ──resolve(ip, t)──▶ Endpoint
-//!  (or kube, later)        (typed      (indexes by IP)                 (pod, service, node,
+//!  (or kube: live.rs)      (typed      (indexes by IP)                 (pod, service, node,
 //!                           objects)                                    external) + basis
 //!
 //!  Endpoint × Endpoint ──▶ scope()   pod-to-pod, pod-to-service, node-to-pod, ...
@@ -13,12 +13,15 @@
 //! ```
 //!
 //! Everything here is pure: bytes and objects in, values out. [`Sources::load_file`] and
-//! [`resolve_flows::build_inventory`] are the helpers that read files; [`resolve_flows`] applies
-//! all of the above to the judged flows of a run.
+//! [`resolve_flows::build_inventory`] are the helpers that read files, [`live`] the one module
+//! that talks to a cluster; [`resolve_flows`] applies all of the above to the judged flows of a
+//! run.
 
+mod archive;
 mod dto;
 mod edges;
 mod identity;
+pub mod live;
 mod load;
 mod mesh;
 mod model;

@@ -469,9 +469,10 @@ fn random_bytes_never_panic() {
         while !rest.is_empty() {
             let n = 1 + (xorshift(&mut seed) % 40) as usize;
             let (chunk, r) = rest.split_at(n.min(rest.len()));
-            let dir = if xorshift(&mut seed) % 4 == 0 { Dir::ToClient } else { Dir::ToServer };
+            let dir =
+                if xorshift(&mut seed).is_multiple_of(4) { Dir::ToClient } else { Dir::ToServer };
             a.feed(dir, chunk, Timestamp(i as i64));
-            if xorshift(&mut seed) % 50 == 0 {
+            if xorshift(&mut seed).is_multiple_of(50) {
                 a.gap(dir, xorshift(&mut seed) % 100);
             }
             rest = r;
@@ -490,7 +491,7 @@ fn mutated_real_streams_never_panic() {
         let v = &vectors[(xorshift(&mut seed) % vectors.len() as u64) as usize];
         let mut m = Vector { c2s: v.c2s.clone(), s2c: v.s2c.clone(), chunks: v.chunks.clone() };
         for _ in 0..1 + xorshift(&mut seed) % 4 {
-            let side = if xorshift(&mut seed) % 2 == 0 { &mut m.c2s } else { &mut m.s2c };
+            let side = if xorshift(&mut seed).is_multiple_of(2) { &mut m.c2s } else { &mut m.s2c };
             let at = (xorshift(&mut seed) % side.len().min(700) as u64) as usize;
             side[at] = xorshift(&mut seed) as u8;
         }

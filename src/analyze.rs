@@ -98,8 +98,23 @@ pub fn analyze_stream<R: Read + Send>(
     progress: Progress<'_>,
     sink: &mut dyn FnMut(AnalyzedFlow),
 ) -> InputReport {
+    // The input is read ahead on a second thread: the kernel's copy overlaps the analysis.
+    std::thread::scope(|scope| {
+        let reader = CaptureReader::prefetched(scope, input);
+        analyze_capture(index, path, reader, cfg, progress, sink)
+    })
+}
+
+fn analyze_capture(
+    index: usize,
+    path: &str,
+    reader: Result<CaptureReader<'_>, CaptureError>,
+    cfg: &EngineConfig,
+    progress: Progress<'_>,
+    sink: &mut dyn FnMut(AnalyzedFlow),
+) -> InputReport {
     let mut report = InputReport::unreadable(path);
-    let mut reader = match CaptureReader::new(input) {
+    let mut reader = match reader {
         Ok(r) => r,
         Err(e) => {
             report.fatal = Some(e.to_string());

@@ -13,7 +13,7 @@ use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 use std::fmt;
 use std::io::{self, Read};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::thread::Scope;
 
 /// Largest block we will grow the read buffer for. Real frames are at most 256 KiB (the largest
@@ -27,6 +27,8 @@ const READ_BLOCK: usize = 1024 * 1024;
 /// Blocks a prefetching reader thread may have filled ahead of the parser (plus the one being
 /// filled and the one being parsed): memory stays bounded at a few MiB.
 const PREFETCH_DEPTH: usize = 2;
+/// Blocks a reader thread makes: the one it fills, the queued ones and the one being parsed.
+const BLOCKS: usize = PREFETCH_DEPTH + 2;
 
 /// One captured frame, borrowed from the reader.
 #[derive(Debug, Clone, Copy)]
@@ -159,6 +161,7 @@ impl<'r> CaptureReader<'r> {
             first.data.truncate(first.len);
             first.data.extend_from_slice(more.filled());
             first.len = first.data.len();
+            source.recycle(more);
         }
         let state = ReaderState {
             format: Format::PcapNg,
@@ -340,6 +343,32 @@ struct LegacyHeader {
     network: u32,
 }
 
+impl LegacyHeader {
+    fn field(&self, rec: &[u8], at: usize) -> u32 {
+        let b = [rec[at], rec[at + 1], rec[at + 2], rec[at + 3]];
+        if self.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }
+
+    fn packet<'a>(&self, rec: &'a [u8], link: LinkType) -> PacketRef<'a> {
+        let ts_sec = self.field(rec, 0);
+        let frac = self.field(rec, 4);
+        let caplen = self.field(rec, 8);
+        let origlen = self.field(rec, 12);
+        let nanos = if self.nanosecond { frac } else { frac.saturating_mul(1000) };
+        PacketRef {
+            ts: Timestamp::from_secs_nanos(i64::from(ts_sec), nanos),
+            link,
+            data: &rec[PCAP_RECORD_HEADER_LEN..],
+            orig_len: origlen.max(caplen),
+            iface: 0,
+        }
+    }
+}
+
 /// Frames classic pcap records in place in the input's blocks: a record is handed out
 /// borrowed from the block it lies in; only one that straddles two blocks is copied (into
 /// `joined`). Same outcomes as `pcap-parser`'s reader: a record cut by the end of the input is
@@ -394,21 +423,12 @@ impl<'r> LegacyFramer<'r> {
         LegacyFramer { source, block, pos: PCAP_HEADER_LEN, joined: Vec::new(), header, eof: false }
     }
 
-    fn field(&self, rec: &[u8], at: usize) -> u32 {
-        let b = [rec[at], rec[at + 1], rec[at + 2], rec[at + 3]];
-        if self.header.big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    }
-
     /// Bytes the record starting `rec` takes, once its header is there.
     fn record_len(&self, rec: &[u8]) -> Option<Result<usize, CaptureErrorKind>> {
         if rec.len() < PCAP_RECORD_HEADER_LEN {
             return None;
         }
-        let caplen = self.field(rec, 8) as usize;
+        let caplen = self.header.field(rec, 8) as usize;
         Some(if caplen > MAX_BLOCK - PCAP_RECORD_HEADER_LEN {
             Err(too_big())
         } else {
@@ -427,7 +447,7 @@ impl<'r> LegacyFramer<'r> {
             let len = len?;
             if let Some(rec) = rest.get(..len) {
                 self.pos += len;
-                sink(self.packet(rec, link));
+                sink(self.header.packet(rec, link));
                 return Ok(Some(len));
             }
         }
@@ -439,7 +459,7 @@ impl<'r> LegacyFramer<'r> {
         let res = self.join(&mut joined);
         let out = match res {
             Ok(Some(len)) => {
-                sink(self.packet(&joined[..len], link));
+                sink(self.header.packet(&joined[..len], link));
                 Ok(Some(len))
             }
             other => other,
@@ -476,21 +496,6 @@ impl<'r> LegacyFramer<'r> {
             let take = (need - joined.len()).min(rest.len());
             joined.extend_from_slice(&rest[..take]);
             self.pos += take;
-        }
-    }
-
-    fn packet<'a>(&self, rec: &'a [u8], link: LinkType) -> PacketRef<'a> {
-        let ts_sec = self.field(rec, 0);
-        let frac = self.field(rec, 4);
-        let caplen = self.field(rec, 8);
-        let origlen = self.field(rec, 12);
-        let nanos = if self.header.nanosecond { frac } else { frac.saturating_mul(1000) };
-        PacketRef {
-            ts: Timestamp::from_secs_nanos(i64::from(ts_sec), nanos),
-            link,
-            data: &rec[PCAP_RECORD_HEADER_LEN..],
-            orig_len: origlen.max(caplen),
-            iface: 0,
         }
     }
 }
@@ -536,6 +541,13 @@ enum Source<'r> {
 }
 
 impl Source<'_> {
+    /// Done with a block that is not the one `next_block` replaced.
+    fn recycle(&self, block: Block) {
+        if let Source::Prefetch(p) = self {
+            p.recycle(block);
+        }
+    }
+
     /// Replaces `block` with the next bytes of the input (empty at the end).
     fn next_block(&mut self, block: &mut Block) -> io::Result<()> {
         match self {
@@ -559,19 +571,37 @@ impl Prefetch {
         mut input: R,
     ) -> Self {
         let (full_tx, full) = mpsc::sync_channel::<io::Result<Block>>(PREFETCH_DEPTH);
-        let (empty, empty_rx) = mpsc::sync_channel::<Block>(PREFETCH_DEPTH + 2);
-        scope.spawn(move || loop {
-            // A new block only when none came back: then the others are all queued or in
-            // use, so at most a handful ever exist.
-            let mut block = empty_rx.try_recv().unwrap_or_default();
-            let res = block.read_from(&mut input);
-            let end = res.is_err() || block.len == 0;
-            // The send fails once the parser is gone: stop reading then.
-            if full_tx.send(res.map(|()| block)).is_err() || end {
-                return;
+        // Room for every block there is, so giving one back never blocks.
+        let (empty, empty_rx) = mpsc::sync_channel::<Block>(BLOCKS + 4);
+        scope.spawn(move || {
+            let mut made = 0;
+            loop {
+                // Blocks come back as soon as they are parsed; a new one is made only while
+                // fewer than `BLOCKS` exist (allocating 1 MiB costs page faults and zeroing).
+                let next = match empty_rx.try_recv() {
+                    Err(TryRecvError::Empty) if made < BLOCKS => {
+                        made += 1;
+                        Ok(Block::default())
+                    }
+                    Err(TryRecvError::Empty) => empty_rx.recv().map_err(|_| ()),
+                    other => other.map_err(|_| ()),
+                };
+                let Ok(mut block) = next else { return }; // the parser is gone
+                let res = block.read_from(&mut input);
+                let end = res.is_err() || block.len == 0;
+                // The send fails once the parser is gone: stop reading then.
+                if full_tx.send(res.map(|()| block)).is_err() || end {
+                    return;
+                }
             }
         });
         Prefetch { full, empty, ended: false }
+    }
+
+    /// Gives a block back to be refilled (it must not be lost: the thread makes only so many).
+    fn recycle(&self, block: Block) {
+        // Fails only once the thread has ended; the block is then just freed.
+        let _ = self.empty.try_send(block);
     }
 
     fn next_block(&mut self, block: &mut Block) -> io::Result<()> {
@@ -583,9 +613,7 @@ impl Prefetch {
             Ok(Ok(next)) => {
                 let used = std::mem::replace(block, next);
                 self.ended = block.len == 0;
-                // Fails when enough blocks wait already, or the thread has ended: the block is
-                // then just freed.
-                let _ = self.empty.try_send(used);
+                self.recycle(used);
                 Ok(())
             }
             Ok(Err(e)) => {

@@ -6,6 +6,7 @@ use crate::engine::{Engine, EngineConfig, PacketStats};
 use crate::flow::{is_local_pair, FlowRecord, TableStats};
 use crate::verdict::{self, ClientCert, Judgement};
 use std::io::Read;
+use std::sync::mpsc;
 
 /// Where a flow ran: inside one pod (never on the network) or across the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,42 +99,70 @@ pub fn analyze_stream<R: Read + Send>(
     progress: Progress<'_>,
     sink: &mut dyn FnMut(AnalyzedFlow),
 ) -> InputReport {
-    // The input is read ahead on a second thread: the kernel's copy overlaps the analysis.
+    // Three stages, so that two cores share the work: the input is read ahead on one thread,
+    // the engine runs on another, and finished flows are judged and handed to `sink` here.
     std::thread::scope(|scope| {
-        let reader = CaptureReader::prefetched(scope, input);
-        analyze_capture(index, path, reader, cfg, progress, sink)
+        let reader = match CaptureReader::prefetched(scope, input) {
+            Ok(r) => r,
+            Err(e) => {
+                let mut report = InputReport::unreadable(path);
+                report.fatal = Some(e.to_string());
+                return report;
+            }
+        };
+        // Two batches of finished flows may wait to be judged: memory stays bounded.
+        let (tx, rx) = mpsc::sync_channel(2);
+        scope.spawn(move || run_engine(path, reader, cfg, &tx));
+        let mut finished = 0usize;
+        for batch in rx {
+            finished += batch.flows.len();
+            judge_all(sink, batch.flows, index, &batch.interfaces);
+            match batch.report {
+                Some(report) => return *report,
+                None => progress(batch.offset, finished + batch.active),
+            }
+        }
+        // Only if the engine thread panicked; the scope passes the panic on.
+        InputReport::unreadable(path)
     })
 }
 
-fn analyze_capture(
-    index: usize,
+/// Finished flows on their way from the engine thread to be judged; the last batch carries
+/// the input's report.
+struct FlowBatch {
+    flows: Vec<FlowRecord>,
+    interfaces: Vec<Interface>,
+    /// Bytes of the input consumed and flows still open when the batch was sent.
+    offset: u64,
+    active: usize,
+    report: Option<Box<InputReport>>,
+}
+
+fn run_engine(
     path: &str,
-    reader: Result<CaptureReader<'_>, CaptureError>,
+    mut reader: CaptureReader<'_>,
     cfg: &EngineConfig,
-    progress: Progress<'_>,
-    sink: &mut dyn FnMut(AnalyzedFlow),
-) -> InputReport {
+    tx: &mpsc::SyncSender<FlowBatch>,
+) {
     let mut report = InputReport::unreadable(path);
-    let mut reader = match reader {
-        Ok(r) => r,
-        Err(e) => {
-            report.fatal = Some(e.to_string());
-            return report;
-        }
-    };
     let mut engine = Engine::new(cfg.clone());
     let mut n = 0u64;
-    let mut finished = 0usize;
     loop {
         match reader.next_packet(&mut |p| engine.push(&p)) {
             Ok(true) => {
                 n += 1;
                 if n % 16384 == 0 {
-                    // Judge finished flows now, so they are kept compact, not whole.
-                    let done = engine.drain_finished();
-                    finished += done.len();
-                    judge_all(sink, done, index, reader.interfaces());
-                    progress(reader.offset(), finished + engine.active_flows());
+                    // Finished flows go to be judged now, so they are kept compact, not whole.
+                    let batch = FlowBatch {
+                        flows: engine.drain_finished(),
+                        interfaces: reader.interfaces().to_vec(),
+                        offset: reader.offset(),
+                        active: engine.active_flows(),
+                        report: None,
+                    };
+                    if tx.send(batch).is_err() {
+                        return;
+                    }
                 }
             }
             Ok(false) => break,
@@ -143,7 +172,7 @@ fn analyze_capture(
             }
         }
     }
-    judge_all(sink, engine.finish(), index, reader.interfaces());
+    let flows = engine.finish();
     report.format = Some(reader.format());
     report.interfaces = reader.interfaces().to_vec();
     report.warnings.extend(reader.warnings().iter().cloned());
@@ -151,7 +180,16 @@ fn analyze_capture(
     report.stats = engine.stats().clone();
     report.table = engine.table_stats();
     add_stat_warnings(&mut report);
-    report
+    let interfaces = report.interfaces.clone();
+    let last = FlowBatch {
+        flows,
+        interfaces,
+        offset: reader.offset(),
+        active: 0,
+        report: Some(Box::new(report)),
+    };
+    // Fails only if the judging side is gone (it panicked).
+    let _ = tx.send(last);
 }
 
 fn judge_all(

@@ -166,14 +166,14 @@ impl SeenRing {
 struct Flow {
     client: SocketAddr,
     last_seen: Timestamp,
-    dirs: [DirStats; 2],
-    reasm: [Reassembler; 2],
-    duplicates: u64,
     buffering: bool,
     syn_seen: bool,
     reset: bool,
+    dirs: [DirStats; 2],
+    reasm: [Reassembler; 2],
     /// The client's initial sequence number, from its SYN.
     client_isn: Option<u32>,
+    duplicates: u64,
     /// Recent segments per direction, kept only when the input can hold one packet twice
     /// (`-i any`, several interfaces, tunnels): most captures never pay for it.
     seen: Option<Box<[SeenRing; 2]>>,
@@ -416,9 +416,14 @@ impl FlowTable {
             let reused =
                 fresh_syn && (flow.closed() || flow.client_isn.is_some_and(|isn| isn != pkt.seq));
             if !reused {
-                let before = flow.duplicates;
-                flow.segment(pkt, iface, ts, dedup);
-                self.stats.duplicates += flow.duplicates - before;
+                if dedup {
+                    let before = flow.duplicates;
+                    flow.segment(pkt, iface, ts, dedup);
+                    self.stats.duplicates += flow.duplicates - before;
+                } else {
+                    // Duplicates are only looked for with `dedup`.
+                    flow.segment(pkt, iface, ts, dedup);
+                }
                 return;
             }
             if let Some(old) = self.flows.remove(&key) {

@@ -31,17 +31,18 @@ pub enum Chunk<'a> {
     Gap(u32),
 }
 
-/// Counters for the report. Byte counts are stream bytes, not frames.
+/// Counters for the report. Byte counts are stream bytes, not frames. `repr(C)`, the two
+/// counters every segment updates first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct ReassemblyStats {
     /// Bytes handed to the sink as [`Chunk::Data`].
     pub delivered_bytes: u64,
+    /// Copies of bytes already delivered, declared lost, or pending (duplicates are discarded).
+    pub retransmitted_bytes: u64,
     /// Holes declared lost (one per hole, however many `Gap` chunks it took).
     pub gaps: u32,
     pub gap_bytes: u64,
-    /// Copies of bytes already delivered, declared lost, or pending (duplicates are discarded).
-    pub retransmitted_bytes: u64,
     /// Times a copy of pending bytes differed from the pending copy (the first copy was kept).
     pub overlap_conflicts: u32,
     /// Garbage ignored: segments more than 1 GiB from the position or reaching past an accepted

@@ -11,6 +11,7 @@ use crate::keylog::{KeyLog, KeyLogStats};
 use crate::link::{self, Linker, Origin, SessionKeys};
 use crate::verdict::{self, ClientCert, Judgement};
 use std::io::Read;
+use std::sync::mpsc;
 
 /// Where a flow ran: inside one pod (never on the network) or across the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,37 +127,85 @@ pub fn analyze_stream<R: Read + Send>(
     progress: Progress<'_>,
     sink: &mut dyn FnMut(AnalyzedFlow),
 ) -> InputReport {
-    let mut report = InputReport::unreadable(path);
-    let mut reader = match CaptureReader::new(input) {
-        Ok(r) => r,
-        Err(e) => {
-            report.fatal = Some(e.to_string());
-            return report;
-        }
-    };
     // One key log for the run; this input's Decryption Secrets Blocks join it as they are read.
     let keylog = cfg.keylog.clone().unwrap_or_default();
     let keylog_before = keylog.stats();
-    reader.set_keylog(keylog.clone());
-    let mut engine = Engine::new(EngineConfig { keylog: Some(keylog.clone()), ..cfg.clone() });
+    let cfg = EngineConfig { keylog: Some(keylog.clone()), ..cfg.clone() };
     let mut tally = DecryptTally::default();
-    let outer = sink;
-    let sink = &mut |f: AnalyzedFlow| {
-        tally.add(&f);
-        outer(f)
-    };
+    // Three stages, so that two cores share the work: the input is read ahead on one thread,
+    // the engine runs on another, and finished flows are judged and handed to `sink` here.
+    let mut report = std::thread::scope(|scope| {
+        let mut reader = match CaptureReader::prefetched(scope, input) {
+            Ok(r) => r,
+            Err(e) => {
+                let mut report = InputReport::unreadable(path);
+                report.fatal = Some(e.to_string());
+                return report;
+            }
+        };
+        reader.set_keylog(keylog.clone());
+        // Two batches of finished flows may wait to be judged: memory stays bounded.
+        let (tx, rx) = mpsc::sync_channel(2);
+        let cfg = &cfg;
+        scope.spawn(move || run_engine(path, reader, cfg, &tx));
+        let mut finished = 0usize;
+        let sink = &mut |f: AnalyzedFlow| {
+            tally.add(&f);
+            sink(f)
+        };
+        for batch in rx {
+            finished += batch.flows.len();
+            judge_all(sink, batch.flows, index, &batch.interfaces);
+            match batch.report {
+                Some(report) => return *report,
+                None => progress(batch.offset, finished + batch.active),
+            }
+        }
+        // Only if the engine thread panicked; the scope passes the panic on.
+        InputReport::unreadable(path)
+    });
+    if report.fatal.is_none() {
+        report.warnings.extend(tally.warnings(&keylog, keylog_before));
+    }
+    report
+}
+
+/// Finished flows on their way from the engine thread to be judged; the last batch carries
+/// the input's report.
+struct FlowBatch {
+    flows: Vec<FlowRecord>,
+    interfaces: Vec<Interface>,
+    /// Bytes of the input consumed and flows still open when the batch was sent.
+    offset: u64,
+    active: usize,
+    report: Option<Box<InputReport>>,
+}
+
+fn run_engine(
+    path: &str,
+    mut reader: CaptureReader<'_>,
+    cfg: &EngineConfig,
+    tx: &mpsc::SyncSender<FlowBatch>,
+) {
+    let mut report = InputReport::unreadable(path);
+    let mut engine = Engine::new(cfg.clone());
     let mut n = 0u64;
-    let mut finished = 0usize;
     loop {
         match reader.next_packet(&mut |p| engine.push(&p)) {
             Ok(true) => {
                 n += 1;
                 if n.is_multiple_of(16384) {
-                    // Judge finished flows now, so they are kept compact, not whole.
-                    let done = engine.drain_finished();
-                    finished += done.len();
-                    judge_all(sink, done, index, reader.interfaces());
-                    progress(reader.offset(), finished + engine.active_flows());
+                    // Finished flows go to be judged now, so they are kept compact, not whole.
+                    let batch = FlowBatch {
+                        flows: engine.drain_finished(),
+                        interfaces: reader.interfaces().to_vec(),
+                        offset: reader.offset(),
+                        active: engine.active_flows(),
+                        report: None,
+                    };
+                    if tx.send(batch).is_err() {
+                        return;
+                    }
                 }
             }
             Ok(false) => break,
@@ -166,7 +215,7 @@ pub fn analyze_stream<R: Read + Send>(
             }
         }
     }
-    judge_all(sink, engine.finish(), index, reader.interfaces());
+    let flows = engine.finish();
     report.format = Some(reader.format());
     report.interfaces = reader.interfaces().to_vec();
     report.warnings.extend(reader.warnings().iter().cloned());
@@ -174,8 +223,16 @@ pub fn analyze_stream<R: Read + Send>(
     report.stats = engine.stats().clone();
     report.table = engine.table_stats();
     add_stat_warnings(&mut report);
-    report.warnings.extend(tally.warnings(&keylog, keylog_before));
-    report
+    let interfaces = report.interfaces.clone();
+    let last = FlowBatch {
+        flows,
+        interfaces,
+        offset: reader.offset(),
+        active: 0,
+        report: Some(Box::new(report)),
+    };
+    // Fails only if the judging side is gone (it panicked).
+    let _ = tx.send(last);
 }
 
 /// What key-log decryption did for one input's flows.

@@ -8,16 +8,27 @@
 
 use crate::decode::LinkType;
 use crate::Timestamp;
-use pcap_parser::pcapng::Block;
+use pcap_parser::pcapng::Block as NgBlock;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 use std::fmt;
-use std::io::Read;
+use std::io::{self, Read};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::thread::Scope;
 
 /// Largest block we will grow the read buffer for. Real frames are at most 256 KiB (the largest
 /// snaplen any capture tool writes); a record claiming more is corrupt.
 const MAX_BLOCK: usize = 16 * 1024 * 1024;
 const INITIAL_BUFFER: usize = 1024 * 1024;
+
+/// Bytes asked of the input per `read`: classic pcap records are framed in place in these
+/// blocks, so only a record that straddles two blocks is ever copied.
+const READ_BLOCK: usize = 1024 * 1024;
+/// Blocks a prefetching reader thread may have filled ahead of the parser (plus the one being
+/// filled and the one being parsed): memory stays bounded at a few MiB.
+const PREFETCH_DEPTH: usize = 2;
+/// Blocks a reader thread makes: the one it fills, the queued ones and the one being parsed.
+const BLOCKS: usize = PREFETCH_DEPTH + 2;
 
 /// One captured frame, borrowed from the reader.
 #[derive(Debug, Clone, Copy)]
@@ -94,10 +105,18 @@ impl std::error::Error for CaptureError {}
 
 /// Streaming reader of pcap and pcapng.
 pub struct CaptureReader<'r> {
-    inner: Box<dyn PcapReaderIterator + Send + 'r>,
+    inner: Parser<'r>,
     state: ReaderState,
     offset: u64,
     done: bool,
+}
+
+/// Classic pcap (the common case, and the one huge files come in) is framed by our own code,
+/// in place in the input's blocks; pcapng and the rare "modified" pcap go through
+/// `pcap-parser`.
+enum Parser<'r> {
+    Legacy(Box<LegacyFramer<'r>>),
+    Generic(Box<dyn PcapReaderIterator + Send + 'r>),
 }
 
 /// What the blocks read so far say about the ones to come.
@@ -114,17 +133,38 @@ struct ReaderState {
 }
 
 impl<'r> CaptureReader<'r> {
-    /// Probe `input` for a pcap or pcapng header.
+    /// Probe `input` for a pcap or pcapng header. The input is read on the calling thread.
     pub fn new<R: Read + Send + 'r>(input: R) -> Result<Self, CaptureError> {
-        let inner = pcap_parser::create_reader(INITIAL_BUFFER, input).map_err(|e| {
-            let kind = match e {
-                PcapError::Eof => CaptureErrorKind::Empty,
-                PcapError::ReadError => CaptureErrorKind::Io("read failed".into()),
-                PcapError::Incomplete(_) | PcapError::UnexpectedEof => CaptureErrorKind::Truncated,
-                _ => CaptureErrorKind::NotACapture,
-            };
-            CaptureError { offset: 0, kind }
-        })?;
+        Self::from_source(Source::Direct(Box::new(input)))
+    }
+
+    /// Like [`CaptureReader::new`], but `input` is read ahead on a thread of `scope`, so the
+    /// kernel's copy of the file overlaps the analysis. Memory stays bounded (a few blocks of
+    /// 1 MiB, recycled). The thread ends when the input does, or soon after the reader is
+    /// dropped (after its current `read` returns).
+    pub fn prefetched<'scope, 'env, R: Read + Send + 'scope>(
+        scope: &'scope Scope<'scope, 'env>,
+        input: R,
+    ) -> Result<CaptureReader<'static>, CaptureError> {
+        CaptureReader::from_source(Source::Prefetch(Prefetch::spawn(scope, input)))
+    }
+
+    fn from_source(mut source: Source<'r>) -> Result<Self, CaptureError> {
+        let mut first = Block::default();
+        let read_error = || CaptureError { offset: 0, kind: read_failed() };
+        source.next_block(&mut first).map_err(|_| read_error())?;
+        // A pipe may hand out the file header in pieces.
+        while first.len < PCAP_HEADER_LEN && first.len > 0 {
+            let mut more = Block::default();
+            source.next_block(&mut more).map_err(|_| read_error())?;
+            if more.len == 0 {
+                break;
+            }
+            first.data.truncate(first.len);
+            first.data.extend_from_slice(more.filled());
+            first.len = first.data.len();
+            source.recycle(more);
+        }
         let state = ReaderState {
             format: Format::PcapNg,
             interfaces: Vec::new(),
@@ -133,7 +173,35 @@ impl<'r> CaptureReader<'r> {
             keylog: None,
             warnings: Vec::new(),
         };
-        Ok(CaptureReader { inner, state, offset: 0, done: false })
+        let inner = match LegacyFramer::probe(first.filled()) {
+            Some(header) => {
+                let mut state = state;
+                let framer = LegacyFramer::new(source, first, header, &mut state);
+                let mut reader = CaptureReader {
+                    inner: Parser::Legacy(Box::new(framer)),
+                    state,
+                    offset: 0,
+                    done: false,
+                };
+                reader.offset = PCAP_HEADER_LEN as u64;
+                return Ok(reader);
+            }
+            None => {
+                let input = BlockRead { source, block: first, pos: 0 };
+                pcap_parser::create_reader(INITIAL_BUFFER, input).map_err(|e| {
+                    let kind = match e {
+                        PcapError::Eof => CaptureErrorKind::Empty,
+                        PcapError::ReadError => CaptureErrorKind::Io("read failed".into()),
+                        PcapError::Incomplete(_) | PcapError::UnexpectedEof => {
+                            CaptureErrorKind::Truncated
+                        }
+                        _ => CaptureErrorKind::NotACapture,
+                    };
+                    CaptureError { offset: 0, kind }
+                })?
+            }
+        };
+        Ok(CaptureReader { inner: Parser::Generic(inner), state, offset: 0, done: false })
     }
 
     pub fn format(&self) -> Format {
@@ -170,60 +238,422 @@ impl<'r> CaptureReader<'r> {
         &mut self,
         sink: &mut dyn FnMut(PacketRef<'_>),
     ) -> Result<bool, CaptureError> {
-        while !self.done {
-            match self.inner.next() {
-                Ok((len, block)) => {
-                    let delivered = self.state.block(block, sink);
-                    // Shifting the buffer on every block costs a memmove per packet; refill
-                    // shifts once per read instead.
-                    self.inner.consume_noshift(len);
-                    self.offset += len as u64;
-                    if delivered {
-                        return Ok(true);
+        if self.done {
+            return Ok(false);
+        }
+        let step = match &mut self.inner {
+            Parser::Legacy(framer) => {
+                let link = self.state.interfaces.first().map_or(LinkType::ETHERNET, |i| i.link);
+                match framer.next(link, sink) {
+                    Ok(Some(len)) => {
+                        self.offset += len as u64;
+                        Step::Packet
                     }
-                }
-                Err(PcapError::Eof) => self.done = true,
-                Err(PcapError::Incomplete(_)) => self.refill()?,
-                Err(PcapError::BufferTooSmall) => {
-                    let want = self.inner.data().len().saturating_mul(2).max(INITIAL_BUFFER);
-                    if want > MAX_BLOCK || !self.inner.grow(want) {
-                        return self.fail(CaptureErrorKind::Corrupt(format!(
-                            "a record claims more than {} MiB",
-                            MAX_BLOCK / (1024 * 1024)
-                        )));
-                    }
-                    self.refill()?;
-                }
-                Err(PcapError::UnexpectedEof) => {
-                    return self.fail(CaptureErrorKind::Truncated);
-                }
-                Err(PcapError::ReadError) => {
-                    return self.fail(CaptureErrorKind::Io("read failed".into()));
-                }
-                Err(e) => {
-                    let what = match e {
-                        PcapError::NomError(_, kind) => format!("unparsable block ({kind:?})"),
-                        PcapError::OwnedNomError(_, kind) => format!("unparsable block ({kind:?})"),
-                        PcapError::HeaderNotRecognized => "unrecognised block".to_string(),
-                        _ => "unreadable block".to_string(),
-                    };
-                    return self.fail(CaptureErrorKind::Corrupt(what));
+                    Ok(None) => Step::End,
+                    Err(kind) => Step::Fail(kind),
                 }
             }
+            Parser::Generic(inner) => next_generic(inner, &mut self.state, &mut self.offset, sink)?,
+        };
+        match step {
+            Step::Packet => Ok(true),
+            Step::End => {
+                self.done = true;
+                Ok(false)
+            }
+            Step::Fail(kind) => self.fail(kind),
         }
-        Ok(false)
-    }
-
-    fn refill(&mut self) -> Result<(), CaptureError> {
-        let offset = self.offset;
-        self.inner
-            .refill()
-            .map_err(|_| CaptureError { offset, kind: CaptureErrorKind::Io("read failed".into()) })
     }
 
     fn fail(&mut self, kind: CaptureErrorKind) -> Result<bool, CaptureError> {
         self.done = true;
         Err(CaptureError { offset: self.offset, kind })
+    }
+}
+
+/// What one call of `next_packet` came to.
+enum Step {
+    Packet,
+    End,
+    Fail(CaptureErrorKind),
+}
+
+/// `next_packet` through `pcap-parser`. A failed refill is an error that does not end reading.
+fn next_generic(
+    inner: &mut Box<dyn PcapReaderIterator + Send + '_>,
+    state: &mut ReaderState,
+    offset: &mut u64,
+    sink: &mut dyn FnMut(PacketRef<'_>),
+) -> Result<Step, CaptureError> {
+    loop {
+        match inner.next() {
+            Ok((len, block)) => {
+                let delivered = state.block(block, sink);
+                // Shifting the buffer on every block costs a memmove per packet; refill
+                // shifts once per read instead.
+                inner.consume_noshift(len);
+                *offset += len as u64;
+                if delivered {
+                    return Ok(Step::Packet);
+                }
+            }
+            Err(PcapError::Eof) => return Ok(Step::End),
+            Err(PcapError::Incomplete(_)) => refill(inner, *offset)?,
+            Err(PcapError::BufferTooSmall) => {
+                let want = inner.data().len().saturating_mul(2).max(INITIAL_BUFFER);
+                if want > MAX_BLOCK || !inner.grow(want) {
+                    return Ok(Step::Fail(too_big()));
+                }
+                refill(inner, *offset)?;
+            }
+            Err(PcapError::UnexpectedEof) => return Ok(Step::Fail(CaptureErrorKind::Truncated)),
+            Err(PcapError::ReadError) => return Ok(Step::Fail(read_failed())),
+            Err(e) => {
+                let what = match e {
+                    PcapError::NomError(_, kind) => format!("unparsable block ({kind:?})"),
+                    PcapError::OwnedNomError(_, kind) => format!("unparsable block ({kind:?})"),
+                    PcapError::HeaderNotRecognized => "unrecognised block".to_string(),
+                    _ => "unreadable block".to_string(),
+                };
+                return Ok(Step::Fail(CaptureErrorKind::Corrupt(what)));
+            }
+        }
+    }
+}
+
+fn refill(
+    inner: &mut Box<dyn PcapReaderIterator + Send + '_>,
+    offset: u64,
+) -> Result<(), CaptureError> {
+    inner.refill().map_err(|_| CaptureError { offset, kind: read_failed() })
+}
+
+fn read_failed() -> CaptureErrorKind {
+    CaptureErrorKind::Io("read failed".into())
+}
+
+fn too_big() -> CaptureErrorKind {
+    CaptureErrorKind::Corrupt(format!(
+        "a record claims more than {} MiB",
+        MAX_BLOCK / (1024 * 1024)
+    ))
+}
+
+const PCAP_HEADER_LEN: usize = 24;
+const PCAP_RECORD_HEADER_LEN: usize = 16;
+
+/// A classic pcap file header, as far as framing needs it.
+#[derive(Debug, Clone, Copy)]
+struct LegacyHeader {
+    big_endian: bool,
+    nanosecond: bool,
+    snaplen: u32,
+    network: u32,
+}
+
+impl LegacyHeader {
+    fn field(&self, rec: &[u8], at: usize) -> u32 {
+        let b = [rec[at], rec[at + 1], rec[at + 2], rec[at + 3]];
+        if self.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }
+
+    fn packet<'a>(&self, rec: &'a [u8], link: LinkType) -> PacketRef<'a> {
+        let ts_sec = self.field(rec, 0);
+        let frac = self.field(rec, 4);
+        let caplen = self.field(rec, 8);
+        let origlen = self.field(rec, 12);
+        let nanos = if self.nanosecond { frac } else { frac.saturating_mul(1000) };
+        PacketRef {
+            ts: Timestamp::from_secs_nanos(i64::from(ts_sec), nanos),
+            link,
+            data: &rec[PCAP_RECORD_HEADER_LEN..],
+            orig_len: origlen.max(caplen),
+            iface: 0,
+        }
+    }
+}
+
+/// Frames classic pcap records in place in the input's blocks: a record is handed out
+/// borrowed from the block it lies in; only one that straddles two blocks is copied (into
+/// `joined`). Same outcomes as `pcap-parser`'s reader: a record cut by the end of the input is
+/// `Truncated`, one claiming more than `MAX_BLOCK` bytes is `Corrupt`.
+struct LegacyFramer<'r> {
+    source: Source<'r>,
+    block: Block,
+    /// Next record's start in `block`.
+    pos: usize,
+    /// A record straddling blocks, put together.
+    joined: Vec<u8>,
+    header: LegacyHeader,
+    eof: bool,
+}
+
+impl<'r> LegacyFramer<'r> {
+    /// A classic (not "modified") pcap header, little- or big-endian, micro- or nanosecond.
+    fn probe(first: &[u8]) -> Option<LegacyHeader> {
+        let h = first.first_chunk::<PCAP_HEADER_LEN>()?;
+        let magic = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+        let (big_endian, nanosecond) = match magic {
+            0xa1b2_c3d4 => (false, false),
+            0xa1b2_3c4d => (false, true),
+            0xd4c3_b2a1 => (true, false),
+            0x4d3c_b2a1 => (true, true),
+            _ => return None,
+        };
+        let field = |at: usize| {
+            let b = [h[at], h[at + 1], h[at + 2], h[at + 3]];
+            if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        Some(LegacyHeader { big_endian, nanosecond, snaplen: field(16), network: field(20) })
+    }
+
+    fn new(
+        source: Source<'r>,
+        block: Block,
+        header: LegacyHeader,
+        state: &mut ReaderState,
+    ) -> Self {
+        state.format = Format::Pcap { nanosecond: header.nanosecond };
+        state.interfaces.clear();
+        state.interfaces.push(Interface {
+            name: None,
+            link: LinkType(header.network as u16),
+            snaplen: header.snaplen,
+        });
+        LegacyFramer { source, block, pos: PCAP_HEADER_LEN, joined: Vec::new(), header, eof: false }
+    }
+
+    /// Bytes the record starting `rec` takes, once its header is there.
+    fn record_len(&self, rec: &[u8]) -> Option<Result<usize, CaptureErrorKind>> {
+        if rec.len() < PCAP_RECORD_HEADER_LEN {
+            return None;
+        }
+        let caplen = self.header.field(rec, 8) as usize;
+        Some(if caplen > MAX_BLOCK - PCAP_RECORD_HEADER_LEN {
+            Err(too_big())
+        } else {
+            Ok(PCAP_RECORD_HEADER_LEN + caplen)
+        })
+    }
+
+    /// The next record to `sink`; its length, or `None` at a clean end of the input.
+    fn next(
+        &mut self,
+        link: LinkType,
+        sink: &mut dyn FnMut(PacketRef<'_>),
+    ) -> Result<Option<usize>, CaptureErrorKind> {
+        let rest = &self.block.filled()[self.pos..];
+        if let Some(len) = self.record_len(rest) {
+            let len = len?;
+            if let Some(rec) = rest.get(..len) {
+                self.pos += len;
+                sink(self.header.packet(rec, link));
+                return Ok(Some(len));
+            }
+        }
+        // The record straddles blocks (or the input ends): put it together in `joined`.
+        let mut joined = std::mem::take(&mut self.joined);
+        joined.clear();
+        joined.extend_from_slice(rest);
+        self.pos = self.block.filled().len();
+        let res = self.join(&mut joined);
+        let out = match res {
+            Ok(Some(len)) => {
+                sink(self.header.packet(&joined[..len], link));
+                Ok(Some(len))
+            }
+            other => other,
+        };
+        self.joined = joined;
+        out
+    }
+
+    fn join(&mut self, joined: &mut Vec<u8>) -> Result<Option<usize>, CaptureErrorKind> {
+        loop {
+            let need = match self.record_len(joined) {
+                None => PCAP_RECORD_HEADER_LEN,
+                Some(len) => len?,
+            };
+            if joined.len() >= need {
+                return Ok(Some(need));
+            }
+            if self.pos >= self.block.len {
+                if !self.eof && self.source.next_block(&mut self.block).is_err() {
+                    self.eof = true;
+                    return Err(read_failed());
+                }
+                self.pos = 0;
+                if self.eof || self.block.len == 0 {
+                    self.eof = true;
+                    return if joined.is_empty() {
+                        Ok(None)
+                    } else {
+                        Err(CaptureErrorKind::Truncated)
+                    };
+                }
+            }
+            let rest = &self.block.filled()[self.pos..];
+            let take = (need - joined.len()).min(rest.len());
+            joined.extend_from_slice(&rest[..take]);
+            self.pos += take;
+        }
+    }
+}
+
+/// A block of input bytes: `data[..len]` is filled; `data` keeps its size, so refilling
+/// never zeroes memory again.
+#[derive(Default)]
+struct Block {
+    data: Vec<u8>,
+    len: usize,
+}
+
+impl Block {
+    fn filled(&self) -> &[u8] {
+        &self.data[..self.len]
+    }
+
+    /// One `read` into the block (retried if interrupted); `len` 0 means end of input.
+    fn read_from(&mut self, input: &mut dyn Read) -> io::Result<()> {
+        if self.data.len() < READ_BLOCK {
+            self.data = vec![0; READ_BLOCK];
+        }
+        self.len = 0;
+        loop {
+            match input.read(&mut self.data) {
+                Ok(n) => {
+                    self.len = n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Where the capture's bytes come from.
+enum Source<'r> {
+    /// Read on the parsing thread.
+    Direct(Box<dyn Read + Send + 'r>),
+    /// Read ahead on another thread.
+    Prefetch(Prefetch),
+}
+
+impl Source<'_> {
+    /// Done with a block that is not the one `next_block` replaced.
+    fn recycle(&self, block: Block) {
+        if let Source::Prefetch(p) = self {
+            p.recycle(block);
+        }
+    }
+
+    /// Replaces `block` with the next bytes of the input (empty at the end).
+    fn next_block(&mut self, block: &mut Block) -> io::Result<()> {
+        match self {
+            Source::Direct(input) => block.read_from(input),
+            Source::Prefetch(p) => p.next_block(block),
+        }
+    }
+}
+
+/// The parsing side of a reader thread: full blocks come in, used ones go back to be
+/// refilled.
+struct Prefetch {
+    full: Receiver<io::Result<Block>>,
+    empty: SyncSender<Block>,
+    ended: bool,
+}
+
+impl Prefetch {
+    fn spawn<'scope, R: Read + Send + 'scope>(
+        scope: &'scope Scope<'scope, '_>,
+        mut input: R,
+    ) -> Self {
+        let (full_tx, full) = mpsc::sync_channel::<io::Result<Block>>(PREFETCH_DEPTH);
+        // Room for every block there is, so giving one back never blocks.
+        let (empty, empty_rx) = mpsc::sync_channel::<Block>(BLOCKS + 4);
+        scope.spawn(move || {
+            let mut made = 0;
+            loop {
+                // Blocks come back as soon as they are parsed; a new one is made only while
+                // fewer than `BLOCKS` exist (allocating 1 MiB costs page faults and zeroing).
+                let next = match empty_rx.try_recv() {
+                    Err(TryRecvError::Empty) if made < BLOCKS => {
+                        made += 1;
+                        Ok(Block::default())
+                    }
+                    Err(TryRecvError::Empty) => empty_rx.recv().map_err(|_| ()),
+                    other => other.map_err(|_| ()),
+                };
+                let Ok(mut block) = next else { return }; // the parser is gone
+                let res = block.read_from(&mut input);
+                let end = res.is_err() || block.len == 0;
+                // The send fails once the parser is gone: stop reading then.
+                if full_tx.send(res.map(|()| block)).is_err() || end {
+                    return;
+                }
+            }
+        });
+        Prefetch { full, empty, ended: false }
+    }
+
+    /// Gives a block back to be refilled (it must not be lost: the thread makes only so many).
+    fn recycle(&self, block: Block) {
+        // Fails only once the thread has ended; the block is then just freed.
+        let _ = self.empty.try_send(block);
+    }
+
+    fn next_block(&mut self, block: &mut Block) -> io::Result<()> {
+        if self.ended {
+            block.len = 0;
+            return Ok(());
+        }
+        match self.full.recv() {
+            Ok(Ok(next)) => {
+                let used = std::mem::replace(block, next);
+                self.ended = block.len == 0;
+                self.recycle(used);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                self.ended = true;
+                Err(e)
+            }
+            Err(_) => {
+                self.ended = true;
+                Err(io::Error::other("reader thread ended"))
+            }
+        }
+    }
+}
+
+/// `Read` over a [`Source`], for `pcap-parser` (pcapng): starts with the block already read.
+struct BlockRead<'r> {
+    source: Source<'r>,
+    block: Block,
+    pos: usize,
+}
+
+impl Read for BlockRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.block.len {
+            self.source.next_block(&mut self.block)?;
+            self.pos = 0;
+        }
+        let rest = &self.block.filled()[self.pos..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -264,16 +694,16 @@ impl ReaderState {
         }
     }
 
-    fn ng_block(&mut self, block: Block<'_>, sink: &mut dyn FnMut(PacketRef<'_>)) -> bool {
+    fn ng_block(&mut self, block: NgBlock<'_>, sink: &mut dyn FnMut(PacketRef<'_>)) -> bool {
         let ReaderState { interfaces, ts_params, secrets, keylog, warnings, .. } = self;
         match block {
-            Block::SectionHeader(_) => {
+            NgBlock::SectionHeader(_) => {
                 // Interface ids are per section.
                 interfaces.clear();
                 ts_params.clear();
                 false
             }
-            Block::InterfaceDescription(idb) => {
+            NgBlock::InterfaceDescription(idb) => {
                 let name = idb.if_name().and_then(|r| r.ok()).map(str::to_owned);
                 let resolution = idb.ts_resolution().unwrap_or_else(|| {
                     warnings.push(format!(
@@ -290,7 +720,7 @@ impl ReaderState {
                 });
                 false
             }
-            Block::EnhancedPacket(epb) => {
+            NgBlock::EnhancedPacket(epb) => {
                 let Some(iface) = interfaces.get(epb.if_id as usize) else {
                     warn_once(warnings, format!("packet names unknown interface {}", epb.if_id));
                     return false;
@@ -312,7 +742,7 @@ impl ReaderState {
                 });
                 true
             }
-            Block::SimplePacket(spb) => {
+            NgBlock::SimplePacket(spb) => {
                 let Some(iface) = interfaces.first() else {
                     warn_once(warnings, "simple packet block before any interface".to_string());
                     return false;
@@ -331,7 +761,7 @@ impl ReaderState {
                 });
                 true
             }
-            Block::DecryptionSecrets(dsb) => {
+            NgBlock::DecryptionSecrets(dsb) => {
                 if dsb.secrets_type.0 == SECRETS_TLS_KEYLOG {
                     let len = (dsb.secrets_len as usize).min(dsb.data.len());
                     if let Some(k) = keylog {
@@ -443,6 +873,81 @@ mod tests {
         let err = res.unwrap_err();
         assert!(matches!(err.kind, CaptureErrorKind::Corrupt(_) | CaptureErrorKind::Truncated));
         assert_eq!(err.offset, 24 + 18);
+    }
+
+    /// Hands out at most `n` bytes per `read`, so records straddle the reader's blocks.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn read_with(mut r: CaptureReader<'_>) -> (Packets, Result<(), CaptureError>) {
+        let mut out = Vec::new();
+        loop {
+            match r.next_packet(&mut |p| out.push((p.ts, p.data.to_vec(), p.orig_len))) {
+                Ok(true) => {}
+                Ok(false) => return (out, Ok(())),
+                Err(e) => return (out, Err(e)),
+            }
+        }
+    }
+
+    #[test]
+    fn records_straddling_reads_and_prefetching_give_the_same_packets() {
+        let mut f = pcap_header(0xa1b2_c3d4, 1);
+        for i in 0..50u32 {
+            f.extend(record(i, i * 7, &vec![i as u8; (i as usize * 37) % 300], 400));
+        }
+        let (want, res) = read_all(&f);
+        assert!(res.is_ok());
+        assert_eq!(want.len(), 50);
+        for n in [1, 5, 16, 17, 100, 4096] {
+            let (got, res) = read_with(CaptureReader::new(Trickle(&f, n)).expect("header"));
+            assert!(res.is_ok(), "reads of {n}");
+            assert_eq!(got, want, "reads of {n}");
+            let (got, res) = std::thread::scope(|s| {
+                read_with(CaptureReader::prefetched(s, Trickle(&f, n)).expect("header"))
+            });
+            assert!(res.is_ok(), "prefetched reads of {n}");
+            assert_eq!(got, want, "prefetched reads of {n}");
+        }
+        // A cut inside the last record, seen through small reads, is still named at its start.
+        let cut = &f[..f.len() - 3];
+        let (got, res) = read_with(CaptureReader::new(Trickle(cut, 5)).expect("header"));
+        assert_eq!(got.len(), 49);
+        let err = res.unwrap_err();
+        assert_eq!(err.kind, CaptureErrorKind::Truncated);
+        assert_eq!(err.offset, f.len() as u64 - (16 + (49 * 37) % 300) as u64);
+    }
+
+    #[test]
+    fn reads_big_endian_pcap() {
+        let mut f = Vec::new();
+        f.extend_from_slice(&0xa1b2_c3d4u32.to_be_bytes());
+        f.extend_from_slice(&2u16.to_be_bytes());
+        f.extend_from_slice(&4u16.to_be_bytes());
+        f.extend_from_slice(&[0; 8]);
+        f.extend_from_slice(&65535u32.to_be_bytes());
+        f.extend_from_slice(&101u32.to_be_bytes());
+        for v in [7u32, 9, 3, 60] {
+            f.extend_from_slice(&v.to_be_bytes());
+        }
+        f.extend_from_slice(b"abc");
+        let mut r = CaptureReader::new(&f[..]).expect("header");
+        let mut got = Vec::new();
+        assert!(r
+            .next_packet(&mut |p| got.push((p.ts, p.link, p.data.to_vec(), p.orig_len)))
+            .unwrap());
+        assert_eq!(got, vec![(Timestamp(7_000_009_000), LinkType::RAW, b"abc".to_vec(), 60)]);
+        assert_eq!(r.format(), Format::Pcap { nanosecond: false });
+        assert_eq!(r.interfaces()[0].snaplen, 65535);
+        assert!(!r.next_packet(&mut |_| {}).unwrap());
     }
 
     #[test]

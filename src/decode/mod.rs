@@ -25,7 +25,7 @@ mod tests_tunnel;
 mod tunnel;
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// A pcap/pcapng link type (DLT/LINKTYPE value). Open newtype: unknown values are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -186,6 +186,62 @@ pub enum DecodeError {
 
 /// Decodes one captured frame of the given link type.
 pub fn decode<'a>(
+    link: LinkType,
+    frame: &'a [u8],
+    cfg: &DecodeConfig,
+) -> Result<Decoded<'a>, DecodeError> {
+    if link == LinkType::ETHERNET {
+        if let Some(tcp) = ethernet_ipv4_tcp(frame) {
+            return Ok(Decoded::Tcp(tcp));
+        }
+    }
+    decode_layers(link, frame, cfg)
+}
+
+/// The common case in one step: untagged Ethernet, IPv4 without options, not a fragment, a
+/// whole TCP header. Anything else (or anything odd) is `None` and goes the long way, which
+/// gives the same answer for what this accepts (a test checks).
+#[inline]
+fn ethernet_ipv4_tcp(frame: &[u8]) -> Option<TcpPacket<'_>> {
+    let ip = frame.get(14..)?;
+    if frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let h: &[u8; 20] = ip.first_chunk()?;
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    // Version 4 with a 20-byte header; no MF flag nor fragment offset; TCP.
+    if h[0] != 0x45 || total < 40 || u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0 || h[9] != 6 {
+        return None;
+    }
+    // What the IP length allows of the capture (so Ethernet padding is excluded).
+    let tcp = ip.get(20..total.min(ip.len()))?;
+    let t: &[u8; 20] = tcp.first_chunk()?;
+    let hl = usize::from(t[12] >> 4) * 4;
+    if hl < 20 || hl > tcp.len() {
+        return None;
+    }
+    let be32 = |at: usize| u32::from_be_bytes([t[at], t[at + 1], t[at + 2], t[at + 3]]);
+    Some(TcpPacket {
+        src: IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15])),
+        dst: IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19])),
+        src_port: u16::from_be_bytes([t[0], t[1]]),
+        dst_port: u16::from_be_bytes([t[2], t[3]]),
+        seq: be32(4),
+        ack: be32(8),
+        flags: TcpFlags(t[13]),
+        window: u16::from_be_bytes([t[14], t[15]]),
+        payload: &tcp[hl..],
+        payload_missing: u32::try_from(total - 20 - tcp.len()).unwrap_or(u32::MAX),
+        ip_id: u32::from(u16::from_be_bytes([h[4], h[5]])),
+        ttl: h[8],
+        sll: None,
+        tunnel: None,
+        vlan: None,
+    })
+}
+
+/// Decodes one frame layer by layer (see the module documentation).
+fn decode_layers<'a>(
     link: LinkType,
     frame: &'a [u8],
     cfg: &DecodeConfig,

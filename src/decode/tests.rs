@@ -560,3 +560,60 @@ fn random_bytes_never_panic() {
         }
     }
 }
+
+/// The one-step Ethernet/IPv4/TCP path and the layer-by-layer one agree on every frame the
+/// first accepts, and it accepts the plain frames it is there for.
+#[test]
+fn fast_path_agrees_with_the_layered_decoder() {
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let cfg = DecodeConfig::default();
+    let mut accepted = 0;
+    for i in 0..20_000 {
+        let payload = (next() % 80) as usize;
+        let mut f = vec![0u8; 14 + 20 + 20 + payload];
+        f[12] = 0x08;
+        f[14] = 0x45;
+        let total = (40 + payload) as u16;
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        f[23] = 6;
+        f[14 + 20 + 12] = 0x50;
+        for b in f.iter_mut().skip(14 + 4).take(2) {
+            *b = next() as u8;
+        }
+        for b in f.iter_mut().skip(14 + 8).take(1) {
+            *b = next() as u8;
+        }
+        for b in f.iter_mut().skip(14 + 12).take(8 + 12) {
+            *b = next() as u8;
+        }
+        // Mostly plain frames; some with one field or the length disturbed.
+        match i % 10 {
+            0 => {
+                let at = (next() % 54) as usize;
+                f[at] = next() as u8;
+            }
+            1 => f.truncate((next() % f.len() as u64) as usize),
+            2 => f.extend(std::iter::repeat_n(0, (next() % 20) as usize)),
+            3 => {
+                let t = (next() % 200) as u16;
+                f[16..18].copy_from_slice(&t.to_be_bytes());
+            }
+            4 => f[14 + 20 + 12] = (next() as u8) & 0xF0,
+            5 => f[20] = (next() as u8) & 0x7f,
+            _ => {}
+        }
+        let layered = decode_layers(LinkType::ETHERNET, &f, &cfg);
+        if let Some(fast) = ethernet_ipv4_tcp(&f) {
+            accepted += 1;
+            assert_eq!(layered, Ok(Decoded::Tcp(fast)), "frame {i}: {f:02x?}");
+        }
+        assert_eq!(decode(LinkType::ETHERNET, &f, &cfg), layered, "frame {i}");
+    }
+    assert!(accepted > 10_000, "fast path took only {accepted} frames");
+}

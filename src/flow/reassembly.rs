@@ -31,16 +31,18 @@ pub enum Chunk<'a> {
     Gap(u32),
 }
 
-/// Counters for the report. Byte counts are stream bytes, not frames.
+/// Counters for the report. Byte counts are stream bytes, not frames. `repr(C)`, the two
+/// counters every segment updates first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct ReassemblyStats {
     /// Bytes handed to the sink as [`Chunk::Data`].
     pub delivered_bytes: u64,
+    /// Copies of bytes already delivered, declared lost, or pending (duplicates are discarded).
+    pub retransmitted_bytes: u64,
     /// Holes declared lost (one per hole, however many `Gap` chunks it took).
     pub gaps: u32,
     pub gap_bytes: u64,
-    /// Copies of bytes already delivered, declared lost, or pending (duplicates are discarded).
-    pub retransmitted_bytes: u64,
     /// Times a copy of pending bytes differed from the pending copy (the first copy was kept).
     pub overlap_conflicts: u32,
     /// Garbage ignored: segments more than 1 GiB from the position or reaching past an accepted
@@ -54,22 +56,24 @@ pub struct ReassemblyStats {
     pub pending_bytes: usize,
 }
 
-/// Reassembles one direction of one TCP connection.
+/// Reassembles one direction of one TCP connection. `repr(C)`: what every segment touches
+/// comes first (see the flow table's `Flow`).
 #[derive(Debug)]
+#[repr(C)]
 pub struct Reassembler {
     /// Sequence number of stream offset 0: set by a SYN, or else by the first data segment.
     base: Option<u32>,
+    buffering: bool,
     /// Offset of the next byte to deliver.
     next: u64,
+    /// Offset where the sender's FIN says the stream ends.
+    fin_at: Option<u64>,
     /// Out-of-order data by start offset. Pieces never overlap and all start after `next`
     /// between calls.
     pending: BTreeMap<u64, Box<[u8]>>,
+    stats: ReassemblyStats,
     max_pending: usize,
     max_pieces: usize,
-    /// Offset where the sender's FIN says the stream ends.
-    fin_at: Option<u64>,
-    buffering: bool,
-    stats: ReassemblyStats,
 }
 
 impl Reassembler {

@@ -15,9 +15,10 @@
 use super::date::Date;
 use super::input::{CheckFlow, CheckWorkload};
 use super::words::{
-    Cidr, Glob, OneOrMany, PortRange, ReasonWord, ScopeWord, VerdictWord, WorkloadName,
+    parse_value, Cidr, Glob, OneOrMany, PortRange, ReasonWord, ScopeWord, VerdictWord, WorkloadName,
 };
 use crate::verdict::Verdict;
+use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
@@ -80,16 +81,16 @@ impl fmt::Display for Level {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Version(u32);
 
-impl<'de> Deserialize<'de> for Version {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Version, D::Error> {
-        match u32::deserialize(d)? {
-            1 => Ok(Version(1)),
-            n => Err(serde::de::Error::custom(format!(
-                "unsupported policy version {n} (this mtlscope reads version 1)"
-            ))),
+impl std::str::FromStr for Version {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "1" => Ok(Version(1)),
+            n => Err(format!("unsupported policy version {n} (this mtlscope reads version 1)")),
         }
     }
 }
+parse_value!(Version, "the policy version (1)");
 
 /// Matches one end of a flow. Every given field must match.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -255,20 +256,21 @@ impl AllowRule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleName(pub String);
 
-impl<'de> Deserialize<'de> for RuleName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl std::str::FromStr for RuleName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
         let ok = !s.is_empty()
             && s.len() <= 100
             && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
         if !ok {
-            return Err(serde::de::Error::custom(format!(
+            return Err(format!(
                 "invalid rule name '{s}' (letters, digits, '-', '_', '.'; at most 100)"
-            )));
+            ));
         }
-        Ok(RuleName(s))
+        Ok(RuleName(s.to_string()))
     }
 }
+parse_value!(RuleName, "a rule name");
 
 impl fmt::Display for RuleName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -280,17 +282,18 @@ impl fmt::Display for RuleName {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Why(pub String);
 
-impl<'de> Deserialize<'de> for Why {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl std::str::FromStr for Why {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
         if s.trim().is_empty() {
-            return Err(serde::de::Error::custom(
-                "`why` must say why this exception is acceptable (it is shown with every flow it allows)",
-            ));
+            return Err("`why` must say why this exception is acceptable (it is shown with every \
+                        flow it allows)"
+                .into());
         }
-        Ok(Why(s))
+        Ok(Why(s.to_string()))
     }
 }
+parse_value!(Why, "a reason");
 
 /// The policy file as written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -351,12 +354,25 @@ impl fmt::Display for PolicyError {
     }
 }
 
-/// serde's messages carry their own " at line L column C"; the location has its own fields.
-fn strip_location(msg: String) -> String {
-    match msg.find(" at line ") {
+/// The YAML reader's messages carry their own path prefix and " at line L column C"; the
+/// error has fields for both.
+fn strip_location(msg: String, path: &str) -> String {
+    let mut msg = match msg.find(" at line ") {
         Some(i) => msg[..i].to_string(),
         None => msg,
+    };
+    let mut p = path;
+    loop {
+        if let Some(rest) = msg.strip_prefix(p).and_then(|r| r.strip_prefix(": ")) {
+            msg = rest.to_string();
+            break;
+        }
+        match p.rfind(['.', '[']) {
+            Some(i) if i > 0 => p = &p[..i],
+            _ => break,
+        }
     }
+    msg
 }
 
 impl Policy {
@@ -371,7 +387,7 @@ impl Policy {
                 path: e.path().to_string(),
                 line: loc.as_ref().map(|l| l.line()),
                 column: loc.as_ref().map(|l| l.column()),
-                message: strip_location(e.inner().to_string()),
+                message: strip_location(e.inner().to_string(), &e.path().to_string()),
             }
         })?;
         Policy::validate(raw, file)
@@ -385,7 +401,7 @@ impl Policy {
             path: e.path().to_string(),
             line: Some(e.inner().line()),
             column: Some(e.inner().column()),
-            message: strip_location(e.inner().to_string()),
+            message: strip_location(e.inner().to_string(), &e.path().to_string()),
         })?;
         Policy::validate(raw, file)
     }

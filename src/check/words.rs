@@ -2,6 +2,7 @@
 //! vocabularies (verdict, scope, reason code). Each parses while the policy is deserialized, so
 //! a bad value is reported with its path and line.
 
+use super::date::Date;
 use crate::inventory::{ReasonCode, Scope};
 use crate::verdict::Verdict;
 use serde::de::{self, Deserializer, IntoDeserializer, Visitor};
@@ -39,7 +40,13 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
                 f.write_str("a value or a list of values")
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(OneOrMany)
+                let v = Vec::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                if v.is_empty() {
+                    return Err(de::Error::custom(
+                        "an empty list would match nothing: leave the field out instead",
+                    ));
+                }
+                Ok(OneOrMany(v))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 T::deserialize(v.into_deserializer()).map(|t| OneOrMany(vec![t]))
@@ -64,8 +71,9 @@ impl<T: Serialize> Serialize for OneOrMany<T> {
     }
 }
 
-/// Implements Deserialize (through `FromStr`) and Serialize (through `Display`).
-macro_rules! string_value {
+/// Implements Deserialize through `FromStr`, parsing inside the visitor so that the YAML
+/// reader attaches the value's own line to an error.
+macro_rules! parse_value {
     ($t:ty, $what:literal) => {
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -88,6 +96,14 @@ macro_rules! string_value {
                 d.deserialize_any(V)
             }
         }
+    };
+}
+pub(crate) use parse_value;
+
+/// [`parse_value`], plus Serialize through `Display`.
+macro_rules! string_value {
+    ($t:ty, $what:literal) => {
+        parse_value!($t, $what);
         impl Serialize for $t {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.collect_str(self)
@@ -95,6 +111,8 @@ macro_rules! string_value {
         }
     };
 }
+
+string_value!(Date, "a date (YYYY-MM-DD)");
 
 /// A name with `*` wildcards (`payments`, `redis-*`, `*`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -100,7 +100,7 @@ fn edge_result(r: &CheckReport, e: &EdgeResult) -> Option<Value> {
         let why: Vec<String> =
             e.allowed_by.iter().map(|(n, _)| format!("allow rule '{n}'")).collect();
         result["suppressions"] =
-            json!([{ "kind": "external", "status": "accepted", "justification": why.join(", ") }]);
+            json!([{ "kind": "external", "state": "accepted", "justification": why.join(", ") }]);
     }
     Some(result)
 }

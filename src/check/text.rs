@@ -13,6 +13,18 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+fn flows(n: u64) -> String {
+    format!("{n} {}", if n == 1 { "flow" } else { "flows" })
+}
+
+/// Evidence quotes captured bytes: control characters (a newline, a terminal escape) are
+/// shown escaped, never sent to the terminal.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
+}
+
 /// The first line: `PASS: ...`, `FAIL: ...` or `COULD NOT VERIFY: ...`.
 pub fn headline(r: &CheckReport) -> String {
     match r.outcome {
@@ -130,10 +142,10 @@ pub fn render(r: &CheckReport) -> String {
     for e in r.edges_with(EdgeStatus::Known) {
         let _ = writeln!(
             s,
-            "\nKNOWN  {}  {} ({} flows, in the baseline)",
+            "\nKNOWN  {}  {} ({}, in the baseline)",
             e.key,
             e.worst(),
-            e.violating_flows
+            flows(e.violating_flows)
         );
     }
     for f in &r.fixed {
@@ -162,14 +174,14 @@ fn edge_block(s: &mut String, r: &CheckReport, e: &EdgeResult, tag: &str) {
         }
     );
     let input = r.inputs.path(f.input).unwrap_or("?");
-    let _ = writeln!(s, "  evidence: {}", f.evidence);
+    let _ = writeln!(s, "  evidence: {}", printable(&f.evidence));
     let _ = writeln!(
         s,
         "            {}:{} -> {}:{}, {input} flow {}, {}",
         f.client_ip, f.client_port, f.server_ip, f.server_port, f.id, f.first_seen
     );
     for reason in &e.reasons {
-        let _ = writeln!(s, "  reason:   {} ({})", reason.message, reason.code);
+        let _ = writeln!(s, "  reason:   {} ({})", printable(&reason.message), reason.code);
     }
     if e.reasons.is_empty() {
         let _ =
@@ -192,7 +204,7 @@ fn summary_lines(s: &mut String, r: &CheckReport) {
     if !passing.is_empty() {
         let _ = writeln!(s, "\npassing edges ({}):", passing.len());
         for e in passing {
-            let _ = writeln!(s, "  {}  {} flows", e.key, e.flows);
+            let _ = writeln!(s, "  {}  {}", e.key, flows(e.flows));
         }
     }
     let allowed: Vec<&EdgeResult> = r.edges_with(EdgeStatus::Allowed).collect();
@@ -200,7 +212,7 @@ fn summary_lines(s: &mut String, r: &CheckReport) {
         let _ = writeln!(s, "\nallowed edges ({}):", allowed.len());
         for e in allowed {
             let rules: Vec<String> =
-                e.allowed_by.iter().map(|(n, k)| format!("'{n}' ({k} flows)")).collect();
+                e.allowed_by.iter().map(|(n, k)| format!("'{n}' ({})", flows(*k))).collect();
             let _ = writeln!(s, "  {}  {} by {}", e.key, e.worst(), rules.join(", "));
         }
     }
@@ -208,7 +220,7 @@ fn summary_lines(s: &mut String, r: &CheckReport) {
     if !unverifiable.is_empty() {
         let _ = writeln!(s, "\nunverifiable edges (handshake lost to capture gaps):");
         for e in unverifiable {
-            let _ = writeln!(s, "  {}  {} flows", e.key, e.unverifiable_flows);
+            let _ = writeln!(s, "  {}  {}", e.key, flows(e.unverifiable_flows));
         }
     }
     if !r.unused_rules.is_empty() {

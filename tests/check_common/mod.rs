@@ -103,3 +103,60 @@ pub fn node_to_web(port: u16, verdict: Verdict) -> CheckFlow {
         verdict,
     )
 }
+
+/// A run with one of everything: two violations, an allowed edge, a known (baselined) edge, a
+/// passing edge, an expired allow rule, a fixed baseline entry; the evidence quotes awkward
+/// bytes (markup, percent signs, newlines, a control character).
+pub fn scenario() -> mtlscope::check::CheckReport {
+    use mtlscope::check::{evaluate, Baseline, Policy};
+    let policy = Policy::from_yaml(
+        "version: 1\nallow:\n  - name: legacy-redis\n    why: redis 6 has no TLS (SHOP-1234)\n    expires: 2026-09-30\n    match: {server: {workload: shop/redis}, port: 6379}\n  - name: old-exception\n    why: \"temporary, <until> the 'migration' & more\"\n    expires: 2026-01-31\n    match: {namespace: legacy}\n",
+        "ci/mtlscope-policy.yaml",
+    )
+    .unwrap();
+    let mut web = web_to_emoji(Verdict::Plaintext);
+    web.evidence =
+        "GET /api/vote?choice=<b>%F0%9F\"&x='1' HTTP/1.1 in the clear\u{1}\n(Host: web:80)".into();
+    let pay = checkout_to_payments(Verdict::TlsServerAuth);
+    let redis = flow(
+        Scope::PodToPod,
+        Some(pod("shop", "cart")),
+        Some(pod("shop", "redis")),
+        6379,
+        Verdict::Plaintext,
+    );
+    let voting = flow(
+        Scope::PodToPod,
+        Some(pod("emojivoto", "web")),
+        Some(pod("emojivoto", "voting")),
+        8080,
+        Verdict::Mtls,
+    );
+    let known = flow(
+        Scope::PodToPod,
+        Some(pod("shop", "frontend")),
+        Some(pod("shop", "catalog")),
+        3550,
+        Verdict::Plaintext,
+    );
+    // Baseline: the known edge, plus an edge that now passes.
+    let before = evaluate(
+        &Policy::default(),
+        &opts(),
+        [&known, &web_to_emoji(Verdict::Plaintext)],
+        inputs(),
+    );
+    let mut baseline = Baseline::from_report(&before);
+    baseline.edges.retain(|e| e.edge.starts_with("shop/"));
+    let mut old = baseline.edges[0].clone();
+    old.server.name = "voting".into();
+    old.server.namespace = Some("emojivoto".into());
+    old.client.name = "web".into();
+    old.client.namespace = Some("emojivoto".into());
+    old.port = 8080;
+    old.edge = "emojivoto/web -> emojivoto/voting:8080".into();
+    baseline.edges.push(old);
+    let mut o = opts();
+    o.baseline = Some(baseline);
+    evaluate(&policy, &o, [&web, &pay, &redis, &voting, &known], inputs())
+}

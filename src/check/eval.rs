@@ -274,6 +274,7 @@ pub struct CheckReport {
     pub inputs: CheckInputStats,
     /// A baseline was applied (`--baseline`).
     pub baseline_used: bool,
+    pub max_lossy_percent: f64,
 }
 
 impl CheckReport {
@@ -535,6 +536,7 @@ impl Checker {
             counts,
             inputs,
             baseline_used: opts.baseline.is_some(),
+            max_lossy_percent: opts.max_lossy_percent,
         }
     }
 }

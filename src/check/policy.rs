@@ -451,7 +451,7 @@ impl Policy {
         })
     }
 
-    /// The policy as YAML (what `--write-policy`-like tooling or a test round-trip would use).
+    /// The policy as YAML, in the file format (it reads back as the same policy).
     pub fn to_yaml(&self) -> String {
         let file = PolicyFile {
             version: Version(1),

@@ -123,6 +123,15 @@ pub fn render(r: &CheckReport) -> String {
         c.local,
         c.not_judged.values().sum::<u64>()
     );
+    let cut = r.inputs.truncated_frames();
+    if cut > 0 || c.lossy > 0 {
+        let _ = writeln!(
+            s,
+            "capture loss: {cut} frames cut by snaplen; {} of {} judged flows lost handshake bytes \
+             (limit {}%)",
+            c.lossy, c.judged_with_payload, r.max_lossy_percent
+        );
+    }
     for e in r.edges_with(EdgeStatus::Violation) {
         edge_block(&mut s, r, e, "VIOLATION");
     }

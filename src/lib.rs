@@ -19,6 +19,7 @@
 
 pub mod analyze;
 pub mod capture;
+pub mod check;
 pub mod classify;
 pub mod cli;
 pub mod decode;

@@ -5,7 +5,7 @@ use crate::capture::{CaptureError, CaptureErrorKind, CaptureReader, Format, Inte
 use crate::classify::Classification;
 use crate::engine::{Engine, EngineConfig, PacketStats};
 use crate::flow::{is_local_pair, FlowRecord, TableStats};
-use crate::identity::{self, Identities};
+use crate::identity::{self, Identities, IdentityCache};
 use crate::inventory::resolve_flows::{InventoryInfo, Placement};
 use crate::keylog::{KeyLog, KeyLogStats};
 use crate::link::{self, Linker, Origin, SessionKeys};
@@ -149,13 +149,14 @@ pub fn analyze_stream<R: Read + Send>(
         let cfg = &cfg;
         scope.spawn(move || run_engine(path, reader, cfg, &tx));
         let mut finished = 0usize;
+        let mut certs = IdentityCache::default();
         let sink = &mut |f: AnalyzedFlow| {
             tally.add(&f);
             sink(f)
         };
         for batch in rx {
             finished += batch.flows.len();
-            judge_all(sink, batch.flows, index, &batch.interfaces);
+            judge_all(sink, batch.flows, index, &batch.interfaces, &mut certs);
             match batch.report {
                 Some(report) => return *report,
                 None => progress(batch.offset, finished + batch.active),
@@ -286,10 +287,11 @@ fn judge_all(
     records: Vec<FlowRecord>,
     input: usize,
     ifaces: &[Interface],
+    certs: &mut IdentityCache,
 ) {
     for mut record in records {
         let (mut judgement, client_certificate) = verdict::judge(&record);
-        let identities = identity::of_flow(&record).map(Box::new);
+        let identities = identity::of_flow_cached(&record, certs).map(Box::new);
         judgement.warnings.extend(identities.iter().flat_map(|i| i.warnings()));
         let session = link::session_keys(&record.classification);
         record.compact();

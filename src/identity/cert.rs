@@ -228,25 +228,96 @@ impl Side {
 
 /// Reads a chain (leaf first, as sent) at the flow's time `at`. `None` for an empty chain.
 pub fn read_chain(der: &[Vec<u8>], count: u32, side: Side, at: Timestamp) -> Option<CertInfo> {
-    let leaf_der = der.first()?;
-    let parsed: Vec<Option<X509Certificate<'_>>> =
-        der.iter().map(|d| X509Certificate::from_der(d).ok().map(|(_, c)| c)).collect();
-    let mut info = CertInfo {
-        chain_length: count.max(u32::try_from(der.len()).unwrap_or(u32::MAX)),
-        sha256: hex(&Sha256::digest(leaf_der)),
-        ..Default::default()
-    };
-    let who = side.word();
-    if let Some(i) = parsed.iter().position(Option::is_none) {
-        let which = if i == 0 { "leaf".to_string() } else { format!("certificate {}", i + 1) };
-        info.flag(CertFlag::Unparseable, format!("{who} {which} could not be parsed as X.509"));
+    Some(ParsedChain::parse(der, count, side)?.at(side, at))
+}
+
+/// What a chain says independently of when it was seen: parsed once, judged per flow.
+#[derive(Debug, Clone)]
+struct ParsedChain {
+    /// The leaf read, with the flags that come before the validity checks.
+    info: CertInfo,
+    leaf_parsed: bool,
+    /// Flags from linking the chain, added after the validity checks.
+    links: CertInfo,
+}
+
+impl ParsedChain {
+    fn parse(der: &[Vec<u8>], count: u32, side: Side) -> Option<ParsedChain> {
+        let leaf_der = der.first()?;
+        let parsed: Vec<Option<X509Certificate<'_>>> =
+            der.iter().map(|d| X509Certificate::from_der(d).ok().map(|(_, c)| c)).collect();
+        let mut info = CertInfo {
+            chain_length: count.max(u32::try_from(der.len()).unwrap_or(u32::MAX)),
+            sha256: hex(&Sha256::digest(leaf_der)),
+            ..Default::default()
+        };
+        let who = side.word();
+        if let Some(i) = parsed.iter().position(Option::is_none) {
+            let which = if i == 0 { "leaf".to_string() } else { format!("certificate {}", i + 1) };
+            info.flag(CertFlag::Unparseable, format!("{who} {which} could not be parsed as X.509"));
+        }
+        let leaf_parsed = matches!(parsed.first(), Some(Some(_)));
+        if let Some(Some(leaf)) = parsed.first() {
+            fill_leaf(&mut info, leaf);
+        }
+        let mut links = CertInfo::default();
+        check_links(&mut links, &parsed, who);
+        Some(ParsedChain { info, leaf_parsed, links })
     }
-    if let Some(Some(leaf)) = parsed.first() {
-        fill_leaf(&mut info, leaf);
-        check_leaf(&mut info, side, at);
+
+    /// The chain as judged at the flow's time `at`.
+    fn at(&self, side: Side, at: Timestamp) -> CertInfo {
+        let mut info = self.info.clone();
+        if self.leaf_parsed {
+            check_leaf(&mut info, side, at);
+        }
+        for (flag, problem) in self.links.flags.iter().zip(&self.links.problems) {
+            info.flag(*flag, problem.clone());
+        }
+        info
     }
-    check_links(&mut info, &parsed, who);
-    Some(info)
+}
+
+/// Chains already parsed in this run, by their exact bytes: a workload presents the same
+/// certificate on every connection, so most flows of a busy capture skip the X.509 parse.
+/// Bounded: forgotten wholesale when full.
+#[derive(Debug, Default)]
+pub struct ChainCache {
+    chains: rustc_hash::FxHashMap<u64, Vec<(Side, u32, Vec<Vec<u8>>, ParsedChain)>>,
+    len: usize,
+}
+
+impl ChainCache {
+    const MAX_CHAINS: usize = 1024;
+
+    /// [`read_chain`], remembering the parse.
+    pub fn read(
+        &mut self,
+        der: &[Vec<u8>],
+        count: u32,
+        side: Side,
+        at: Timestamp,
+    ) -> Option<CertInfo> {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = rustc_hash::FxBuildHasher.build_hasher();
+        der.hash(&mut h);
+        let key = h.finish();
+        let same = |e: &&(Side, u32, Vec<Vec<u8>>, ParsedChain)| {
+            e.0 == side && e.1 == count && e.2.as_slice() == der
+        };
+        if let Some(hit) = self.chains.get(&key).and_then(|v| v.iter().find(same)) {
+            return Some(hit.3.at(side, at));
+        }
+        let parsed = ParsedChain::parse(der, count, side)?;
+        let info = parsed.at(side, at);
+        if self.len >= Self::MAX_CHAINS {
+            self.chains.clear();
+            self.len = 0;
+        }
+        self.chains.entry(key).or_default().push((side, count, der.to_vec(), parsed));
+        self.len += 1;
+        Some(info)
+    }
 }
 
 fn fill_leaf(info: &mut CertInfo, leaf: &X509Certificate<'_>) {

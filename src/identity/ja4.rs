@@ -120,6 +120,64 @@ pub fn ja4(ch: &ClientHelloFacts) -> Option<String> {
     Some(format!("{head}_{}_{}", hash12(&hex_list(ciphers.into_iter())), hash12(&ext_part)))
 }
 
+/// JA4 of ClientHellos already fingerprinted in this run, by their exact fields: one client
+/// stack sends the same hello on every connection. Bounded: forgotten wholesale when full.
+#[derive(Debug, Default)]
+pub struct Ja4Cache {
+    seen: rustc_hash::FxHashMap<u64, Vec<(Ja4Input, Option<String>)>>,
+    len: usize,
+}
+
+/// The ClientHello fields JA4 reads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Ja4Input {
+    ciphers: Vec<u16>,
+    extensions: Vec<u16>,
+    signature_algorithms: Vec<u16>,
+    versions: Vec<u16>,
+    legacy: u16,
+    alpn: Option<String>,
+    malformed: bool,
+}
+
+impl Ja4Input {
+    fn of(ch: &ClientHelloFacts) -> Self {
+        Ja4Input {
+            ciphers: ch.cipher_suites.clone(),
+            extensions: ch.extensions.clone(),
+            signature_algorithms: ch.signature_algorithms.clone(),
+            versions: ch.supported_versions.iter().map(|v| v.0).collect(),
+            legacy: ch.legacy_version.0,
+            alpn: ch.alpn.first().cloned(),
+            malformed: ch.malformed,
+        }
+    }
+}
+
+impl Ja4Cache {
+    const MAX: usize = 1024;
+
+    /// [`ja4`], remembering the result.
+    pub fn ja4(&mut self, ch: &ClientHelloFacts) -> Option<String> {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let input = Ja4Input::of(ch);
+        let mut h = rustc_hash::FxBuildHasher.build_hasher();
+        input.hash(&mut h);
+        let key = h.finish();
+        if let Some((_, hit)) = self.seen.get(&key).and_then(|v| v.iter().find(|e| e.0 == input)) {
+            return hit.clone();
+        }
+        let fingerprint = ja4(ch);
+        if self.len >= Self::MAX {
+            self.seen.clear();
+            self.len = 0;
+        }
+        self.seen.entry(key).or_default().push((input, fingerprint.clone()));
+        self.len += 1;
+        fingerprint
+    }
+}
+
 /// JA4S of a ServerHello (the real one, after any HelloRetryRequest).
 pub fn ja4s(sh: &ServerHelloFacts) -> Option<String> {
     if sh.malformed && sh.cipher_suite == 0 {

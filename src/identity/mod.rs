@@ -85,9 +85,22 @@ impl Identities {
 
 /// The identities of a finished flow; `None` unless it is TLS.
 pub fn of_flow(record: &FlowRecord) -> Option<Identities> {
+    of_flow_cached(record, &mut IdentityCache::default())
+}
+
+/// What identifying earlier flows of a run learned that later flows can reuse: parsed chains
+/// and ClientHello fingerprints (both bounded).
+#[derive(Debug, Default)]
+pub struct IdentityCache {
+    chains: cert::ChainCache,
+    ja4: ja4::Ja4Cache,
+}
+
+/// [`of_flow`] with a cache of the chains already parsed in this run.
+pub fn of_flow_cached(record: &FlowRecord, cache: &mut IdentityCache) -> Option<Identities> {
     match &record.classification {
         Classification::Tls { facts, .. } => {
-            Some(identify(facts, record.first_seen, record.server.port()))
+            Some(identify_cached(facts, record.first_seen, record.server.port(), cache))
         }
         _ => None,
     }
@@ -109,21 +122,32 @@ fn peer(
     chain: Option<(&CertChain, IdentitySource)>,
     side: Side,
     at: Timestamp,
+    cache: &mut IdentityCache,
 ) -> Option<PeerIdentity> {
     let (chain, source) = chain?;
-    let info = cert::read_chain(&chain.der, chain.count, side, at)?;
+    let info = cache.chains.read(&chain.der, chain.count, side, at)?;
     Some(PeerIdentity { identity: info.short_identity(), certificate: Some(info), source })
 }
 
 /// `at` is the flow's first packet time: validity is judged then, not now.
 pub fn identify(facts: &TlsFacts, at: Timestamp, server_port: u16) -> Identities {
+    identify_cached(facts, at, server_port, &mut IdentityCache::default())
+}
+
+/// [`identify`] with a cache of the chains already parsed in this run.
+pub fn identify_cached(
+    facts: &TlsFacts,
+    at: Timestamp,
+    server_port: u16,
+    cache: &mut IdentityCache,
+) -> Identities {
     let dec = facts.decrypted.as_ref();
     let server_chain =
         chain(dec.and_then(|d| d.server_certs.as_ref()), facts.server_certs.as_ref());
     let client_chain =
         chain(dec.and_then(|d| d.client_certs.as_ref()), facts.client_certs.as_ref());
-    let client = peer(client_chain, Side::Client, at);
-    let mut server = peer(server_chain, Side::Server, at);
+    let client = peer(client_chain, Side::Client, at, cache);
+    let mut server = peer(server_chain, Side::Server, at, cache);
     let view = mesh::CertView {
         server: server.as_ref().and_then(|p| p.certificate.as_ref()),
         client: client.as_ref().and_then(|p| p.certificate.as_ref()),
@@ -142,7 +166,7 @@ pub fn identify(facts: &TlsFacts, at: Timestamp, server_port: u16) -> Identities
         client,
         server,
         mesh,
-        ja4: facts.client_hello.as_ref().and_then(ja4::ja4),
+        ja4: facts.client_hello.as_ref().and_then(|ch| cache.ja4.ja4(ch)),
         ja4s: facts.server_hello.as_ref().and_then(ja4::ja4s),
     }
 }

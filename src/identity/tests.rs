@@ -211,3 +211,52 @@ fn client_certificate_without_san_or_cn_names_nobody() {
     let server = read(&["istio-ca.crt"], Side::Server, AT_2026);
     assert!(!server.has(CertFlag::NoIdentity));
 }
+
+#[test]
+fn a_cached_chain_is_still_judged_at_each_flows_time() {
+    let mut cache = cert::ChainCache::default();
+    let der = pem("expired-client.crt");
+    for (at, want) in [
+        (AT_2026, vec![CertFlag::Expired]),
+        (AT_2020, vec![]),
+        (Timestamp(0), vec![CertFlag::NotYetValid]),
+        (AT_2026, vec![CertFlag::Expired]),
+    ] {
+        let cached = cache.read(&der, 1, Side::Client, at).unwrap();
+        assert_eq!(cached, cert::read_chain(&der, 1, Side::Client, at).unwrap());
+        assert_eq!(cached.flags, want);
+    }
+    // The same bytes presented by the other side are another entry (its sentences differ).
+    let as_server = cache.read(&der, 1, Side::Server, AT_2026).unwrap();
+    assert!(as_server.problems[0].starts_with("server certificate expired"));
+    // A chain that does not link keeps its link flag after the validity flags on a hit too.
+    let mut broken = pem("web.crt");
+    broken.extend(pem("ca.crt"));
+    for _ in 0..2 {
+        let info = cache.read(&broken, 2, Side::Server, AT_2026).unwrap();
+        assert_eq!(info, cert::read_chain(&broken, 2, Side::Server, AT_2026).unwrap());
+        assert_eq!(info.flags, [CertFlag::ChainDoesNotLink]);
+    }
+}
+
+#[test]
+fn cached_identities_equal_uncached_ones_on_every_fixture_shape() {
+    let mut cache = IdentityCache::default();
+    let mut facts =
+        tls(Version::TLS12, "web.emojivoto.serviceaccount.identity.linkerd.cluster.local");
+    facts.server_certs = Some(chain_of(&["web.crt", "issuer.crt"]));
+    facts.client_certs = Some(chain_of(&["emoji.crt", "issuer.crt"]));
+    let ch = facts.client_hello.as_mut().unwrap();
+    ch.cipher_suites = vec![0x0a0a, 0x1301, 0xc02f];
+    ch.extensions = vec![0x0000, 0x0010, 0x002b, 0x000d];
+    ch.signature_algorithms = vec![0x0403, 0x0804];
+    for _ in 0..2 {
+        let cached = identify_cached(&facts, AT_2026, 443, &mut cache);
+        let fresh = identify(&facts, AT_2026, 443);
+        assert_eq!(cached, fresh);
+        assert!(cached.ja4.is_some());
+    }
+    // A different hello is not served the first one's fingerprint.
+    facts.client_hello.as_mut().unwrap().cipher_suites.push(0x1302);
+    assert_eq!(identify_cached(&facts, AT_2026, 443, &mut cache), identify(&facts, AT_2026, 443));
+}

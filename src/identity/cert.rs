@@ -278,12 +278,15 @@ impl ParsedChain {
     }
 }
 
+/// One remembered chain: who presented it, its certificate count, its bytes, and the parse.
+type CachedChain = (Side, u32, Vec<Vec<u8>>, ParsedChain);
+
 /// Chains already parsed in this run, by their exact bytes: a workload presents the same
 /// certificate on every connection, so most flows of a busy capture skip the X.509 parse.
 /// Bounded: forgotten wholesale when full.
 #[derive(Debug, Default)]
 pub struct ChainCache {
-    chains: rustc_hash::FxHashMap<u64, Vec<(Side, u32, Vec<Vec<u8>>, ParsedChain)>>,
+    chains: rustc_hash::FxHashMap<u64, Vec<CachedChain>>,
     len: usize,
 }
 
@@ -298,13 +301,9 @@ impl ChainCache {
         side: Side,
         at: Timestamp,
     ) -> Option<CertInfo> {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let mut h = rustc_hash::FxBuildHasher.build_hasher();
-        der.hash(&mut h);
-        let key = h.finish();
-        let same = |e: &&(Side, u32, Vec<Vec<u8>>, ParsedChain)| {
-            e.0 == side && e.1 == count && e.2.as_slice() == der
-        };
+        use std::hash::BuildHasher;
+        let key = rustc_hash::FxBuildHasher.hash_one(der);
+        let same = |e: &&CachedChain| e.0 == side && e.1 == count && e.2.as_slice() == der;
         if let Some(hit) = self.chains.get(&key).and_then(|v| v.iter().find(same)) {
             return Some(hit.3.at(side, at));
         }

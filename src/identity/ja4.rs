@@ -159,11 +159,9 @@ impl Ja4Cache {
 
     /// [`ja4`], remembering the result.
     pub fn ja4(&mut self, ch: &ClientHelloFacts) -> Option<String> {
-        use std::hash::{BuildHasher, Hash, Hasher};
+        use std::hash::BuildHasher;
         let input = Ja4Input::of(ch);
-        let mut h = rustc_hash::FxBuildHasher.build_hasher();
-        input.hash(&mut h);
-        let key = h.finish();
+        let key = rustc_hash::FxBuildHasher.hash_one(&input);
         if let Some((_, hit)) = self.seen.get(&key).and_then(|v| v.iter().find(|e| e.0 == input)) {
             return hit.clone();
         }

@@ -308,8 +308,14 @@ fn junit_and_sarif_files_are_valid_and_name_the_violation() {
 
 #[test]
 fn an_unwritable_report_file_could_not_verify() {
-    let o = check(UNMESHED.0, Some(UNMESHED.1), &["--junit", "/nonexistent/dir/mtls.xml"]);
-    assert_eq!(o.status.code(), Some(2));
+    let junit = ["--junit", "/nonexistent/dir/mtls.xml"];
+    let o = check("tls13_mutual_veth.pcap", Some("emojivoto.json"), &junit);
+    assert_eq!(o.status.code(), Some(2), "a pass that cannot be reported");
+    let err = stderr(&o);
+    assert!(err.starts_with("mtlscope: error: writing /nonexistent/dir/mtls.xml: "), "{err}");
+    // A proven violation still wins.
+    let o = check(UNMESHED.0, Some(UNMESHED.1), &junit);
+    assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("/nonexistent/dir/mtls.xml"), "{}", stderr(&o));
 }
 

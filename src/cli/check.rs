@@ -11,7 +11,7 @@ use super::{report_inputs, InputArgs, Prepared};
 use crate::analyze::{AnalyzedFlow, InputReport};
 use crate::check::{
     github, text, write_section, CheckArgs, CheckFlow, CheckFormat, CheckInputStats, CheckReport,
-    Checker, Date, FlowPlacement, EXIT_COULD_NOT_VERIFY,
+    Checker, Date, FlowPlacement, EXIT_COULD_NOT_VERIFY, EXIT_FAIL,
 };
 use crate::report::json;
 use clap::Args;
@@ -89,15 +89,25 @@ pub fn run_with(args: &CheckCommandArgs, env: &Env) -> i32 {
     let mut code = report.exit_code();
     if let Err(e) = files {
         eprintln!("mtlscope: error: writing {e}");
-        code = EXIT_COULD_NOT_VERIFY;
+        code = could_not_verify(code);
     }
     match written {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => code,
         Err(e) => {
             eprintln!("mtlscope: error: writing the report: {e}");
-            EXIT_COULD_NOT_VERIFY
+            could_not_verify(code)
         }
         Ok(()) => code,
+    }
+}
+
+/// A report that could not be written makes a pass "could not verify"; a proven violation
+/// still wins (exit 1), as it does over every other could-not-verify reason.
+fn could_not_verify(code: i32) -> i32 {
+    if code == EXIT_FAIL {
+        EXIT_FAIL
+    } else {
+        EXIT_COULD_NOT_VERIFY
     }
 }
 

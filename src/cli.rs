@@ -1,5 +1,10 @@
 //! Command line: clap arguments -> validated settings -> the mode to run. Exit codes are a
-//! contract (see README): 0 analysed, 2 an input could not be read at all or bad usage.
+//! contract (see README): `analyze` 0 analysed, 2 an input could not be read at all or bad
+//! usage; `check` 0 pass, 1 violation, 2 could not verify (see [`check`]).
+//!
+//! `analyze` and `check` read their captures through one path ([`InputArgs::prepare`],
+//! [`Prepared::read_all`]): engine settings, key logs, inventory (files and live), the
+//! resumption linker and the inventory's placement of each final flow.
 
 use crate::analyze::{self, Analysis};
 use crate::engine::EngineConfig;
@@ -15,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub mod check;
 pub mod inventory;
 
 pub const EXIT_OK: i32 = 0;
@@ -58,13 +64,20 @@ pub enum Command {
     /// JSON, to archive it next to a capture.
     #[command(after_help = inventory::INVENTORY_EXAMPLES)]
     Inventory(inventory::InventoryArgs),
+    #[command(
+        about = crate::check::CHECK_ABOUT,
+        long_about = "Fail a CI build when traffic between pods is not mutual TLS: the captures' \
+flows are read as `analyze` reads them and judged against a policy (default: every pod-to-pod \
+and pod-to-service flow must be mtls). The first line of the report is the verdict.",
+        after_help = crate::check::CHECK_EXAMPLES
+    )]
+    Check(check::CheckCommandArgs),
 }
 
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
-    /// Capture files (pcap or pcapng); `-` reads a capture stream from stdin.
-    #[arg(required = true, value_name = "CAPTURE")]
-    pub inputs: Vec<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
 
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table)]
@@ -73,6 +86,19 @@ pub struct AnalyzeArgs {
     /// Colour the table: auto (terminal and no NO_COLOR), always, never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+
+    /// With an inventory the table shows edges; also list every flow.
+    #[arg(long)]
+    pub flows: bool,
+}
+
+/// What `analyze` and `check` share: the captures and how they are read (engine settings, key
+/// logs, the inventory from files or a live cluster). Output options belong to each command.
+#[derive(Args, Debug)]
+pub struct InputArgs {
+    /// Capture files (pcap or pcapng); `-` reads a capture stream from stdin.
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub inputs: Vec<String>,
 
     /// Extra UDP port carrying VXLAN (4789 and 8472 are always decoded).
     #[arg(long = "vxlan-port", value_name = "PORT")]
@@ -109,10 +135,6 @@ pub struct AnalyzeArgs {
     #[arg(long = "inventory", value_name = "FILE")]
     pub inventories: Vec<PathBuf>,
 
-    /// With an inventory the table shows edges; also list every flow.
-    #[arg(long)]
-    pub flows: bool,
-
     /// Read the inventory from a live cluster as well (any of these flags turns it on; objects
     /// from the cluster win over --inventory files).
     #[command(flatten)]
@@ -136,8 +158,8 @@ pub enum ColorChoice {
     Never,
 }
 
-impl AnalyzeArgs {
-    /// Validated engine settings.
+impl InputArgs {
+    /// Validated engine settings (without the key log: see [`Self::prepare`]).
     pub fn engine_config(&self) -> EngineConfig {
         let mut cfg = EngineConfig::default();
         cfg.decode.vxlan_ports.extend(&self.vxlan_ports);
@@ -148,6 +170,67 @@ impl AnalyzeArgs {
         cfg.flow.limits.max_buffer = self.max_flow_buffer;
         cfg.flow.max_flows = self.max_flows.max(1);
         cfg
+    }
+
+    /// Everything a run needs before the first packet: the engine settings with the key log,
+    /// and the inventory (files, then a live cluster's objects). The error is one line for
+    /// stderr (exit 2): an unreadable key log or inventory, or a cluster that cannot be read.
+    pub fn prepare(&self) -> Result<Prepared, String> {
+        let mut cfg = self.engine_config();
+        cfg.keylog = Some(load_keylogs(&self.keylogs)?);
+        let live = if self.kube.wants_live() {
+            let sources = fetch_blocking(&self.kube.options()).map_err(|e| e.to_string())?;
+            Some((sources, live_name(&self.kube)))
+        } else {
+            None
+        };
+        let inventory = load_inventory(&self.inventories, live)?;
+        Ok(Prepared { cfg, inventory })
+    }
+}
+
+/// A run's settings once the key logs and the inventory are loaded.
+#[derive(Debug)]
+pub struct Prepared {
+    pub cfg: EngineConfig,
+    pub inventory: Option<RunInventory>,
+}
+
+impl Prepared {
+    /// Reads every input in order through one [`Linker`] (a session resumed in one file may
+    /// have begun in another) and hands each flow to `sink` once final: linked, and placed in
+    /// the cluster when there is an inventory. Nothing here keeps a flow. One report per input
+    /// is pushed to `inputs`.
+    pub fn read_all(
+        &self,
+        args: &InputArgs,
+        inputs: &mut Vec<analyze::InputReport>,
+        sink: &mut dyn FnMut(analyze::AnalyzedFlow),
+    ) {
+        let inventory = self.inventory.as_ref();
+        let mut emit = |mut f: analyze::AnalyzedFlow| {
+            RunInventory::enrich(inventory, &mut f);
+            sink(f)
+        };
+        let mut linker = Linker::new(LinkLimits::default());
+        for path in &args.inputs {
+            let report =
+                read_input(args, &self.cfg, path, inputs.len(), &mut |f| linker.push(f, &mut emit));
+            inputs.push(report);
+        }
+        linker.finish(&mut emit);
+    }
+}
+
+/// Each input's fatal error and warnings, on stderr, naming the file.
+pub fn report_inputs(inputs: &[analyze::InputReport]) {
+    for input in inputs {
+        if let Some(e) = &input.fatal {
+            eprintln!("mtlscope: error: {}: {e}", input.path);
+        }
+        for w in &input.warnings {
+            eprintln!("mtlscope: warning: {}: {w}", input.path);
+        }
     }
 }
 
@@ -164,6 +247,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Analyze(args) => run_analyze(&args),
         Command::Inventory(args) => inventory::run(&args),
+        Command::Check(args) => check::run(&args),
     }
 }
 
@@ -241,49 +325,22 @@ impl RunInventory {
 }
 
 fn run_analyze(args: &AnalyzeArgs) -> i32 {
-    let mut cfg = args.engine_config();
-    match load_keylogs(&args.keylogs) {
-        Ok(keylog) => cfg.keylog = Some(keylog),
-        Err(e) => {
-            eprintln!("mtlscope: error: {e}");
-            return EXIT_UNREADABLE;
-        }
-    }
-    let live = if args.kube.wants_live() {
-        match fetch_blocking(&args.kube.options()) {
-            Ok(sources) => Some((sources, live_name(&args.kube))),
-            Err(e) => {
-                eprintln!("mtlscope: error: {e}");
-                return EXIT_UNREADABLE;
-            }
-        }
-    } else {
-        None
-    };
-    let inventory = match load_inventory(&args.inventories, live) {
-        Ok(inv) => inv,
+    let prepared = match args.input.prepare() {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("mtlscope: error: {e}");
             return EXIT_UNREADABLE;
         }
     };
-    let inventory = inventory.as_ref();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut inputs = Vec::new();
     let result = match args.format {
-        OutputFormat::Json => analyze_json(args, &cfg, inventory, &mut out, &mut inputs),
-        OutputFormat::Table => analyze_table(args, &cfg, inventory, &mut out, &mut inputs),
+        OutputFormat::Json => analyze_json(args, &prepared, &mut out, &mut inputs),
+        OutputFormat::Table => analyze_table(args, &prepared, &mut out, &mut inputs),
     };
     let result = result.and_then(|()| out.flush());
-    for input in &inputs {
-        if let Some(e) = &input.fatal {
-            eprintln!("mtlscope: error: {}: {e}", input.path);
-        }
-        for w in &input.warnings {
-            eprintln!("mtlscope: warning: {}: {w}", input.path);
-        }
-    }
+    report_inputs(&inputs);
     match result {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => EXIT_OK,
         Err(e) => {
@@ -298,51 +355,29 @@ fn run_analyze(args: &AnalyzeArgs) -> i32 {
 /// JSON streams each flow out as soon as it is judged: memory stays flat.
 fn analyze_json(
     args: &AnalyzeArgs,
-    cfg: &EngineConfig,
-    inventory: Option<&RunInventory>,
+    prepared: &Prepared,
     out: &mut dyn Write,
     inputs: &mut Vec<analyze::InputReport>,
 ) -> io::Result<()> {
     let mut writer = json::StreamWriter::new(out)?;
-    if let Some(inv) = inventory {
+    if let Some(inv) = &prepared.inventory {
         writer = writer.with_inventory(inv.info.clone());
     }
-    let mut emit = |mut f: analyze::AnalyzedFlow| {
-        RunInventory::enrich(inventory, &mut f);
-        writer.flow(&f)
-    };
-    // One linker for the run: a session resumed in one file may have begun in another.
-    let mut linker = Linker::new(LinkLimits::default());
-    for path in &args.inputs {
-        let report = read_input(args, cfg, path, inputs.len(), &mut |f| linker.push(f, &mut emit));
-        inputs.push(report);
-    }
-    linker.finish(&mut emit);
+    prepared.read_all(&args.input, inputs, &mut |f| writer.flow(&f));
     writer.finish(inputs)
 }
 
 /// The table sorts the worst flows first, so it keeps every (compacted) flow until the end.
 fn analyze_table(
     args: &AnalyzeArgs,
-    cfg: &EngineConfig,
-    inventory: Option<&RunInventory>,
+    prepared: &Prepared,
     out: &mut dyn Write,
     inputs: &mut Vec<analyze::InputReport>,
 ) -> io::Result<()> {
     let mut analysis = Analysis::default();
-    let flows = &mut analysis.flows;
-    let mut keep = |mut f: analyze::AnalyzedFlow| {
-        RunInventory::enrich(inventory, &mut f);
-        flows.push(f)
-    };
-    let mut linker = Linker::new(LinkLimits::default());
-    for path in &args.inputs {
-        let report = read_input(args, cfg, path, inputs.len(), &mut |f| linker.push(f, &mut keep));
-        inputs.push(report);
-    }
-    linker.finish(&mut keep);
+    prepared.read_all(&args.input, inputs, &mut |f| analysis.flows.push(f));
     analysis.inputs = std::mem::take(inputs);
-    analysis.inventory = inventory.map(|i| i.info.clone());
+    analysis.inventory = prepared.inventory.as_ref().map(|i| i.info.clone());
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -358,7 +393,7 @@ fn analyze_table(
 
 /// Open one input (a path or `-`) and analyse it.
 fn read_input(
-    args: &AnalyzeArgs,
+    args: &InputArgs,
     cfg: &EngineConfig,
     path: &str,
     index: usize,

@@ -46,8 +46,13 @@ fn check_flows(a: &Analysis, inv: Option<&Inventory>) -> Vec<CheckFlow> {
                 server: &server,
                 port: r.server.port(),
             });
-            let placement =
-                FlowPlacement { client: &client, server: &server, scope: sc, reasons: &why };
+            let placement = FlowPlacement {
+                client: &client,
+                server: &server,
+                scope: sc,
+                reasons: &why,
+                identity: None,
+            };
             CheckFlow::from_analyzed(f, Some(placement))
         })
         .collect()

@@ -392,3 +392,45 @@ fn write_files_writes_baseline_junit_and_sarif() {
     let e = bad.write_files(&mut r).unwrap_err();
     assert!(e.to_string().starts_with("/nonexistent-dir/j.xml: "), "{e}");
 }
+
+#[test]
+fn an_identity_mismatch_is_a_violation_whatever_the_verdict() {
+    let mismatch = "server side: the wire identity web.emojivoto.serviceaccount.identity.linkerd.cluster.local (service account web in emojivoto) is not pod emojivoto/emoji's (service account emoji in emojivoto)";
+    let mut f = web_to_emoji(Verdict::Mtls);
+    f.identity_mismatches = vec![mismatch.into()];
+    let ok = web_to_emoji(Verdict::Mtls);
+    let r = run(&[f.clone(), ok.clone()]);
+    assert_eq!(r.exit_code(), 1);
+    assert_eq!((r.counts.violating, r.counts.passed, r.counts.identity_mismatches), (1, 1, 1));
+    let e = &r.edges[0];
+    assert_eq!(e.status, EdgeStatus::Violation);
+    assert!(e.identity_only());
+    assert_eq!(e.identity_mismatches, [mismatch]);
+    let text = mtlscope::check::text::render(&r);
+    assert_eq!(
+        text.lines().next().unwrap(),
+        "FAIL: 1 edge carries a mesh identity that does not match the pod (IDENTITY MISMATCH)"
+    );
+    assert!(text.contains(&format!("  identity: IDENTITY MISMATCH: {mismatch}")), "{text}");
+    // The suggested rule names the verdict that was seen, so it is valid policy YAML.
+    let snippet = suggested_allow(e, today());
+    assert!(snippet.contains("verdict: [mtls]"), "{snippet}");
+    let policy = Policy::from_yaml(&format!("version: 1\nallow:\n{snippet}"), "p.yaml").unwrap();
+    assert_eq!(evaluate(&policy, &opts(), [&f], inputs()).exit_code(), 0, "allowed");
+    // --require tls does not excuse it, nor does capture loss (the identity was seen).
+    let mut o = opts();
+    o.level = Some(Level::Tls);
+    let mut lossy = f.clone();
+    lossy.handshake_lossy = true;
+    assert_eq!(evaluate(&Policy::default(), &o, [&lossy], inputs()).exit_code(), 1);
+    // Not judged (node-to-pod under the default policy): reported, not failing.
+    let mut node = node_to_web(4143, Verdict::Mtls);
+    node.identity_mismatches = vec![mismatch.into()];
+    assert_eq!(run(&[node]).exit_code(), 0);
+    // A plaintext edge with a mismatch too keeps the not-mTLS headline.
+    let mut plain = checkout_to_payments(Verdict::TlsServerAuth);
+    plain.identity_mismatches = vec![mismatch.into()];
+    let r = run(&[plain, f]);
+    let first = mtlscope::check::text::render(&r).lines().next().unwrap().to_string();
+    assert!(first.starts_with("FAIL: 1 edge between pods is not mTLS (1 tls-server-auth); 1 edge carries a mesh identity"), "{first}");
+}

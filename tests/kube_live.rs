@@ -801,3 +801,40 @@ fn analyze_names_pods_from_a_live_cluster() {
     assert_eq!((code, stdout.as_str()), (2, ""));
     assert!(stderr.contains("were rejected"), "{stderr}");
 }
+
+#[test]
+fn check_judges_with_a_live_cluster() {
+    let api = FakeApi::start(Auth::ClientCert, no_override());
+    let kubeconfig = api.kubeconfig();
+    let capture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/http1_veth.pcap");
+    let args = |context: &'static str| {
+        vec![
+            "check".to_string(),
+            "--kubeconfig".into(),
+            kubeconfig.to_str().unwrap().into(),
+            "--context".into(),
+            context.into(),
+            "-A".into(),
+            "--expect-traffic".into(),
+            capture.to_str().unwrap().into(),
+        ]
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        mtlscope(&a)
+    };
+    // Plaintext between two pods the cluster names: a violation, not "could not verify".
+    let (code, stdout, stderr) = run(args("fake"));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.starts_with("FAIL: "), "{stdout}");
+    let inv = file_inventory();
+    let client = pod_at(&inv, "10.77.0.1");
+    let client = client.split(' ').next().unwrap();
+    assert!(stdout.contains(&format!("VIOLATION  {client} -> ")), "{stdout}");
+    // A cluster that cannot be read (this server wants a client certificate the context does
+    // not have): could not verify, one line naming why.
+    let (code, stdout, stderr) = run(args("fake-expired"));
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("mtlscope: error: cannot reach the Kubernetes API"), "{stderr}");
+}

@@ -53,6 +53,9 @@ pub struct CheckEdgeDto {
     pub expired_rules: Vec<String>,
     pub unverifiable_flows: u64,
     pub reasons: Vec<Reason>,
+    /// `server side: ...` / `client side: ...`: the mesh identity on the wire does not name
+    /// the workload (a violation whatever the verdict).
+    pub identity_mismatches: Vec<String>,
     pub example: ExampleDto,
     /// The verdict the baseline recorded, for known edges and those now worse.
     pub baseline_worst: Option<String>,
@@ -127,6 +130,7 @@ fn edge_dto(r: &CheckReport, e: &EdgeResult) -> CheckEdgeDto {
         expired_rules: e.expired_rules.clone(),
         unverifiable_flows: e.unverifiable_flows,
         reasons: e.reasons.clone(),
+        identity_mismatches: e.identity_mismatches.clone(),
         example: ExampleDto {
             input: f.input,
             flow: f.id,

@@ -196,6 +196,9 @@ pub struct EdgeResult {
     pub unverifiable_flows: u64,
     /// Reasons of the violating (else allowed) flows, one per code, most telling first.
     pub reasons: Vec<Reason>,
+    /// Mesh identities on the wire that did not name the workload (violating, else allowed
+    /// flows; the first few distinct messages).
+    pub identity_mismatches: Vec<String>,
     /// The worst violating flow (else the first flow): evidence for the report.
     pub example: CheckFlow,
     /// For a known edge, its baseline entry; for a violation worse than its baseline entry,
@@ -208,7 +211,15 @@ impl EdgeResult {
     pub fn worst(&self) -> Verdict {
         self.example.verdict
     }
+
+    /// The edge breaks the policy only by a mesh identity mismatch: its verdicts meet the level.
+    pub fn identity_only(&self) -> bool {
+        !self.identity_mismatches.is_empty() && self.level.passes(self.worst())
+    }
 }
+
+/// Distinct identity-mismatch messages kept per edge.
+const MAX_MISMATCH_MESSAGES: usize = 4;
 
 /// An allow rule past its date.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -249,6 +260,9 @@ pub struct Counts {
     pub unverifiable: u64,
     /// Judged flows with payload whose handshake was hit by capture loss.
     pub lossy: u64,
+    /// Judged flows whose mesh identity on the wire did not name the workload (each also
+    /// counted as violating, allowed or known).
+    pub identity_mismatches: u64,
     pub local: u64,
     /// Network flows no rule judged, by scope (node-to-pod, external, unknown, ...).
     pub not_judged: BTreeMap<Scope, u64>,
@@ -311,6 +325,7 @@ struct EdgeAgg {
     unverifiable: u64,
     passed: u64,
     reasons: Vec<Reason>,
+    identity_mismatches: Vec<String>,
     example: CheckFlow,
     /// The example is a violating (else an allowed) flow.
     example_rank: u8,
@@ -372,6 +387,7 @@ impl Checker {
             return;
         };
         self.counts.judged += 1;
+        self.counts.identity_mismatches += u64::from(!f.identity_mismatches.is_empty());
         let judged = self.judge(f, level);
         if f.verdict != Verdict::NoPayload {
             self.counts.judged_with_payload += 1;
@@ -389,6 +405,7 @@ impl Checker {
             unverifiable: 0,
             passed: 0,
             reasons: Vec::new(),
+            identity_mismatches: Vec::new(),
             example: f.clone(),
             example_rank: 3,
         });
@@ -426,6 +443,12 @@ impl Checker {
                     agg.reasons.push(r.clone());
                 }
             }
+            for m in &f.identity_mismatches {
+                let ids = &mut agg.identity_mismatches;
+                if ids.len() < MAX_MISMATCH_MESSAGES && !ids.contains(m) {
+                    ids.push(m.clone());
+                }
+            }
             for (i, rule) in self.policy.allow.iter().enumerate() {
                 if !rule.active(self.opts.today) && rule.matches.matches(f) {
                     agg.expired.insert(i);
@@ -445,11 +468,18 @@ impl Checker {
         if f.verdict == Verdict::NoPayload {
             return Judged::NoPayload;
         }
-        if level.passes(f.verdict) {
+        // A mesh identity that does not name the pod is not acceptable mTLS, at any level: the
+        // traffic reached a workload other than the one the client authenticated.
+        let mismatch = !f.identity_mismatches.is_empty();
+        if level.passes(f.verdict) && !mismatch {
             return Judged::Pass;
         }
         // Plaintext seen is plaintext, however lossy; anything else may be the loss talking.
-        if f.handshake_lossy && !matches!(f.verdict, Verdict::Plaintext | Verdict::NoEncryption) {
+        // A mismatch is read from identities that were seen, so loss does not excuse it.
+        if f.handshake_lossy
+            && !mismatch
+            && !matches!(f.verdict, Verdict::Plaintext | Verdict::NoEncryption)
+        {
             return Judged::Unverifiable;
         }
         let today = self.opts.today;
@@ -493,6 +523,7 @@ impl Checker {
                     expired_rules: a.expired.iter().map(rule_name).collect(),
                     unverifiable_flows: a.unverifiable,
                     reasons: a.reasons,
+                    identity_mismatches: a.identity_mismatches,
                     example: a.example,
                     baseline: None,
                 }

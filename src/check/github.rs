@@ -31,10 +31,17 @@ pub fn annotations(r: &CheckReport) -> Vec<String> {
     let mut out = Vec::new();
     for e in r.edges_with(EdgeStatus::Violation) {
         let mut msg = format!("{} is {}: {}", e.key, e.worst(), e.example.evidence);
+        if let Some(m) = e.identity_mismatches.first() {
+            msg.push_str(&format!("\nIDENTITY MISMATCH: {m}"));
+        }
         if let Some(reason) = e.reasons.first() {
             msg.push_str(&format!("\nreason: {}", reason.message));
         }
-        let title = format!("mtlscope: {} edge not {}", e.worst(), e.level);
+        let title = if e.identity_only() {
+            "mtlscope: mesh identity does not match the pod".to_string()
+        } else {
+            format!("mtlscope: {} edge not {}", e.worst(), e.level)
+        };
         out.push(command("error", &[("title", &title)], &msg));
     }
     let policy = r.policy.as_deref();

@@ -3,6 +3,7 @@
 
 use crate::analyze::{AnalyzedFlow, Hop, InputReport};
 use crate::classify::Classification;
+use crate::inventory::resolve_flows::{IdentityChecks, Placement};
 use crate::inventory::{workload_dto, Endpoint, Reason, ReasonCode, Scope};
 use crate::report::protocol_of;
 use crate::verdict::{Proof, Verdict};
@@ -108,6 +109,10 @@ pub struct CheckFlow {
     pub reasons: Vec<Reason>,
     /// The flow's warnings (gaps, snaplen cuts, certificate flags, ...).
     pub warnings: Vec<String>,
+    /// The mesh identity on the wire does not name the workload at that end (`server side:
+    /// ...`, `client side: ...`): a wrong route, a stale inventory or an impersonation. A
+    /// judged flow with a mismatch is a violation whatever its verdict.
+    pub identity_mismatches: Vec<String>,
     /// Capture loss (a gap, lost record sync, or frames cut by snaplen) hit the TLS handshake,
     /// so the verdict may say less than the wire did.
     pub handshake_lossy: bool,
@@ -123,6 +128,20 @@ pub struct FlowPlacement<'a> {
     pub server: &'a Endpoint,
     pub scope: Scope,
     pub reasons: &'a [Reason],
+    /// The mesh identity on the wire checked against the inventory (mesh TLS only).
+    pub identity: Option<&'a IdentityChecks>,
+}
+
+impl<'a> From<&'a Placement> for FlowPlacement<'a> {
+    fn from(p: &'a Placement) -> Self {
+        FlowPlacement {
+            client: &p.client,
+            server: &p.server,
+            scope: p.scope,
+            reasons: &p.reasons,
+            identity: p.identity_check.as_ref(),
+        }
+    }
 }
 
 impl CheckFlow {
@@ -152,6 +171,10 @@ impl CheckFlow {
             protocol: protocol_of(&r.classification).to_string(),
             evidence: j.evidence.clone(),
             reasons: placement.map(|p| p.reasons.to_vec()).unwrap_or_default(),
+            identity_mismatches: placement
+                .and_then(|p| p.identity)
+                .map(|c| c.mismatches().map(|(side, m)| format!("{side} side: {m}")).collect())
+                .unwrap_or_default(),
             warnings: j.warnings.clone(),
             handshake_lossy: handshake_lossy(flow),
             first_seen: r.first_seen.rfc3339(),
@@ -181,6 +204,7 @@ impl CheckFlow {
             protocol: if verdict == Verdict::Plaintext { "http1" } else { "tls" }.into(),
             evidence: evidence.into(),
             reasons: Vec::new(),
+            identity_mismatches: Vec::new(),
             warnings: Vec::new(),
             handshake_lossy: false,
             first_seen: "1970-01-01T00:00:00.000000Z".into(),

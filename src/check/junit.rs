@@ -52,6 +52,9 @@ fn edge_case(r: &CheckReport, e: &EdgeResult) -> Case {
             f.id,
             f.first_seen
         );
+        for m in &e.identity_mismatches {
+            let _ = writeln!(body, "IDENTITY MISMATCH: {m}");
+        }
         for reason in &e.reasons {
             let _ = writeln!(body, "reason: {} ({})", reason.message, reason.code);
         }
@@ -60,6 +63,15 @@ fn edge_case(r: &CheckReport, e: &EdgeResult) -> Case {
         body
     };
     let outcome = match e.status {
+        EdgeStatus::Violation if e.identity_only() => Some((
+            "failure",
+            "identity-mismatch".to_string(),
+            format!(
+                "{}: the mesh identity on the wire does not match the pod ({} violating flows)",
+                e.key, e.violating_flows
+            ),
+            detail(),
+        )),
         EdgeStatus::Violation => Some((
             "failure",
             e.worst().as_str().to_string(),

@@ -14,7 +14,8 @@
 //!
 //! Pure: no clock (the caller passes "today"), no environment (the caller passes
 //! `GITHUB_ACTIONS`), and no I/O except the thin file helpers [`Policy::load`],
-//! [`Baseline::load`] and [`CheckArgs::write_files`]. Documented in `README-section.md`.
+//! [`Baseline::load`] and [`CheckArgs::write_files`]. Documented in README.md
+//! ("CI gate: `mtlscope check`").
 
 mod args;
 mod baseline;

@@ -1,6 +1,6 @@
 //! The policy: which flows are judged, what they must be, and which violations are allowed.
 //! YAML or JSON, schema in `schemas/mtlscope-policy.schema.json`, documented in
-//! `src/check/README-section.md`.
+//! README.md ("CI gate: `mtlscope check`").
 //!
 //! Precedence, in this order:
 //! 1. `local` hops are never judged.

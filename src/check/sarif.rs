@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 pub const SARIF_SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
 /// `(id, name, short description, full description)`.
-const RULES: [(&str, &str, &str, &str); 4] = [
+const RULES: [(&str, &str, &str, &str); 5] = [
     (
         "MTLS001",
         "NotMutualTls",
@@ -35,6 +35,12 @@ const RULES: [(&str, &str, &str, &str); 4] = [
         "The capture cannot prove the policy",
         "No judged traffic, unreadable inputs, or too many handshakes lost to capture gaps.",
     ),
+    (
+        "MTLS005",
+        "IdentityMismatch",
+        "A mesh identity on the wire does not match the pod",
+        "The mesh TLS identity the client demanded or the peer presented names another ServiceAccount than the inventory's pod at that address: a wrong route, a stale inventory, or an impersonation.",
+    ),
 ];
 
 fn rule_index(id: &str) -> usize {
@@ -50,7 +56,13 @@ fn location(uri: &str, logical: Option<&str>) -> Value {
 }
 
 fn edge_result(r: &CheckReport, e: &EdgeResult) -> Option<Value> {
-    let id = if e.level == Level::Mtls { "MTLS001" } else { "MTLS002" };
+    let id = if e.identity_only() {
+        "MTLS005"
+    } else if e.level == Level::Mtls {
+        "MTLS001"
+    } else {
+        "MTLS002"
+    };
     let f = &e.example;
     let level = match e.status {
         EdgeStatus::Violation => "error",
@@ -66,6 +78,9 @@ fn edge_result(r: &CheckReport, e: &EdgeResult) -> Option<Value> {
         e.level,
         f.evidence
     );
+    for m in &e.identity_mismatches {
+        text.push_str(&format!(" IDENTITY MISMATCH: {m}."));
+    }
     for reason in &e.reasons {
         text.push_str(&format!(" Reason ({}): {}", reason.code, reason.message));
     }
@@ -83,6 +98,7 @@ fn edge_result(r: &CheckReport, e: &EdgeResult) -> Option<Value> {
             "worst": e.worst().as_str(),
             "flows": e.flows,
             "reasons": e.reasons.iter().map(|x| x.code.as_str()).collect::<Vec<_>>(),
+            "identityMismatches": e.identity_mismatches,
             "example": format!("{}:{} -> {}:{} flow {}", f.client_ip, f.client_port, f.server_ip, f.server_port, f.id),
         },
     });

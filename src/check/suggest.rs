@@ -11,14 +11,21 @@ pub const SUGGESTED_EXPIRY_DAYS: i64 = 90;
 /// A YAML list item (`- name: ...`), indented by two spaces per level.
 pub fn suggested_allow(e: &EdgeResult, today: Date) -> String {
     let k = &e.key;
-    let verdicts: Vec<&str> = e
+    let mut verdicts: Vec<&str> = e
         .verdicts
         .keys()
         .filter(|&&v| v != Verdict::NoPayload && !e.level.passes(v))
         .map(|v| v.as_str())
         .collect();
+    let why = if e.identity_only() {
+        // Every verdict met the level: the identity is what failed.
+        verdicts =
+            e.verdicts.keys().filter(|&&v| v != Verdict::NoPayload).map(|v| v.as_str()).collect();
+        format!("TODO: why {k} may carry a mesh identity that does not match the pod")
+    } else {
+        format!("TODO: why {k} may be {}", verdicts.join(" or "))
+    };
     let mut s = format!("- name: {}\n", rule_name(&k.client, &k.server, k.port));
-    let why = format!("TODO: why {k} may be {}", verdicts.join(" or "));
     s.push_str(&format!("  why: {}\n", quote(&why)));
     s.push_str(&format!("  expires: {}\n", today.plus_days(SUGGESTED_EXPIRY_DAYS)));
     s.push_str("  match:\n");

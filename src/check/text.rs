@@ -41,7 +41,8 @@ pub fn headline(r: &CheckReport) -> String {
 }
 
 fn fail_summary(r: &CheckReport) -> String {
-    let bad: Vec<&EdgeResult> = r.edges_with(EdgeStatus::Violation).collect();
+    let (identity, bad): (Vec<&EdgeResult>, Vec<&EdgeResult>) =
+        r.edges_with(EdgeStatus::Violation).partition(|e| e.identity_only());
     let mut parts = Vec::new();
     if !bad.is_empty() {
         let mut by_worst: BTreeMap<(u8, Verdict), usize> = BTreeMap::new();
@@ -67,6 +68,17 @@ fn fail_summary(r: &CheckReport) -> String {
             format!("{edges}{between} break the policy ({})", counts())
         };
         parts.push(s);
+    }
+    if !identity.is_empty() {
+        let what = if identity.len() == 1 {
+            "carries a mesh identity that does not match the pod"
+        } else {
+            "carry mesh identities that do not match the pods"
+        };
+        parts.push(format!(
+            "{} {what} (IDENTITY MISMATCH)",
+            plural(identity.len(), "edge", "edges")
+        ));
     }
     match r.expired_rules.as_slice() {
         [] => {}
@@ -189,10 +201,13 @@ fn edge_block(s: &mut String, r: &CheckReport, e: &EdgeResult, tag: &str) {
         "            {}:{} -> {}:{}, {input} flow {}, {}",
         f.client_ip, f.client_port, f.server_ip, f.server_port, f.id, f.first_seen
     );
+    for m in &e.identity_mismatches {
+        let _ = writeln!(s, "  identity: IDENTITY MISMATCH: {}", printable(m));
+    }
     for reason in &e.reasons {
         let _ = writeln!(s, "  reason:   {} ({})", printable(&reason.message), reason.code);
     }
-    if e.reasons.is_empty() {
+    if e.reasons.is_empty() && e.identity_mismatches.is_empty() {
         let _ =
             writeln!(s, "  reason:   none known (an inventory names the workloads and says why)");
     }

@@ -268,6 +268,16 @@ impl<'w> StreamWriter<'w> {
     }
 
     pub fn finish(self, inputs: &[InputReport]) -> io::Result<()> {
+        self.finish_with(inputs, &mut |_| Ok(()))
+    }
+
+    /// [`Self::finish`], with `extra` writing more top-level members (`,"key":value`) just
+    /// before the document closes (`check` adds its section so).
+    pub fn finish_with(
+        self,
+        inputs: &[InputReport],
+        extra: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -282,6 +292,7 @@ impl<'w> StreamWriter<'w> {
         serde_json::to_writer(&mut *self.out, &inputs)?;
         write!(self.out, ",\"summary\":")?;
         serde_json::to_writer(&mut *self.out, &summary_dto(&self.summary, inventory.is_some()))?;
+        extra(&mut *self.out)?;
         writeln!(self.out, "}}")
     }
 }

@@ -1,6 +1,8 @@
 //! Realistic flows for the check tests: emojivoto (Linkerd demo) and a shop namespace.
 #![allow(dead_code)]
 
+pub mod schemas;
+
 use mtlscope::check::{CheckFlow, CheckInput, CheckInputStats, CheckOptions, CheckWorkload, Date};
 use mtlscope::inventory::{Reason, ReasonCode, Scope};
 use mtlscope::verdict::Verdict;

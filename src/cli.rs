@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub mod inventory;
+pub mod live;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_UNREADABLE: i32 = 2;
@@ -58,6 +59,10 @@ pub enum Command {
     /// JSON, to archive it next to a capture.
     #[command(after_help = inventory::INVENTORY_EXAMPLES)]
     Inventory(inventory::InventoryArgs),
+    /// Capture on running interfaces (or replay a capture) and stream each flow's verdict as
+    /// soon as it is decided.
+    #[command(after_help = live::LIVE_EXAMPLES)]
+    Live(live::LiveArgs),
 }
 
 #[derive(Args, Debug)]
@@ -164,6 +169,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Analyze(args) => run_analyze(&args),
         Command::Inventory(args) => inventory::run(&args),
+        Command::Live(args) => live::run(&args),
     }
 }
 

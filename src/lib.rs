@@ -29,6 +29,7 @@ pub mod identity;
 pub mod inventory;
 pub mod keylog;
 pub mod link;
+pub mod live;
 pub mod report;
 pub mod verdict;
 

@@ -403,3 +403,27 @@ fn live_capture_on_a_veth_sees_plaintext_and_mtls() {
     let decided = events.iter().filter(|e| e["event"] == "decided").count();
     assert!(decided >= 2, "verdicts were streamed before the end: {events:#?}");
 }
+
+#[test]
+fn check_judges_the_finished_flows_and_exits_with_the_checks_code() {
+    let p = fixture("mixed_any_sll2.pcap");
+    let inv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/check/emojivoto-inventory.yaml");
+    let (p, inv) = (p.to_str().unwrap(), inv.to_str().unwrap());
+    // Without an inventory nothing is in a judged scope: could not verify.
+    let out = run(&["live", "-r", p, "--check", "--expect-traffic"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["live", "-r", p, "--inventory", inv, "--check", "--expect-traffic"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "plaintext between pods fails: {err}");
+    assert!(err.contains("FAIL: "), "{err}");
+    let events = lines(&out.stdout);
+    let check = events.last().unwrap();
+    assert_eq!(check["type"], "check");
+    assert_eq!(check["check"]["outcome"], "fail");
+    // Flows are enriched with the inventory, as analyze does.
+    assert!(events.iter().any(|e| e["type"] == "flow" && e["flow"]["scope"] == "pod-to-pod"));
+    check_events(&events[..events.len() - 1], "check");
+    let out = run(&["live", "-r", p, "--policy", "x.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "--policy needs --check");
+}

@@ -3,6 +3,10 @@
 
 use super::{load_inventory, load_keylogs, RunInventory, EXIT_OK, EXIT_UNREADABLE};
 use crate::analyze::AnalyzedFlow;
+use crate::check::{
+    check_dto, text, Annotations, CheckArgs, CheckFlow, CheckFormat, CheckInput, CheckInputStats,
+    Checker, Date, FlowPlacement, Level, DEFAULT_MAX_LOSSY_PERCENT,
+};
 use crate::engine::EngineConfig;
 use crate::live::source::{self, Counters, Sources, Speed, CHANNEL_PACKETS, FULL_SNAPLEN};
 use crate::live::{self, Event, LiveConfig, LiveSummary};
@@ -26,18 +30,21 @@ Examples:
   mtlscope live -r capture.pcap --speed recorded    (at the capture's own pace)
   kubectl exec -n shop web-0 -c debug -- tcpdump -i any -U -w - | mtlscope live -r -
   sudo mtlscope live -i any | jq -c 'select(.type == \"flow\") | .flow.verdict'
+  sudo mtlscope live -i any --duration 60s --inventory cluster.json --check --expect-traffic
 
 Output (--format jsonl, schema mtlscope-live/v1): one JSON object a line.
   {\"type\":\"flow\",\"event\":\"decided\"|\"updated\"|\"finished\",\"flow\":{...}}   the flow object
       is the one `analyze --format json` writes
   {\"type\":\"summary\",\"final\":false,...}   every --summary-interval, and once at the end
+  {\"type\":\"check\",\"check\":{...}}   with --check, last: the check section of `check -o json`
 
 Privileges: live capture needs CAP_NET_RAW and CAP_NET_ADMIN:
   sudo setcap cap_net_raw,cap_net_admin+eip $(command -v mtlscope)    (or run as root)
 
 Exit codes:
   0  the capture ran (until the input ended, --duration, or the reader of stdout went away)
-  2  an interface could not be opened, the replayed input could not be read, bad usage";
+  2  an interface could not be opened, the replayed input could not be read, bad usage
+  with --check: the check's code (0 pass, 1 fail, 2 could not verify), as `mtlscope check`";
 
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["interfaces", "read"]))]
@@ -105,6 +112,32 @@ pub struct LiveArgs {
     /// Kubernetes objects to name the pods at both ends of every flow (as for analyze).
     #[arg(long = "inventory", value_name = "FILE")]
     pub inventories: Vec<PathBuf>,
+
+    /// Judge the finished flows like `mtlscope check` when the run ends (--duration, end of
+    /// input): the report goes to stderr, a `check` line to stdout, and the exit code is the
+    /// check's (0 pass, 1 fail, 2 could not verify).
+    #[arg(long)]
+    pub check: bool,
+
+    /// With --check: the policy file (default: pod-to-pod and pod-to-service must be mtls).
+    #[arg(long, value_name = "FILE", requires = "check")]
+    pub policy: Option<PathBuf>,
+
+    /// With --check: the level the default scopes must meet (mtls or tls).
+    #[arg(long, value_enum, value_name = "LEVEL", requires = "check")]
+    pub require: Option<Level>,
+
+    /// With --check: only violations on edges not in this baseline fail.
+    #[arg(long, value_name = "FILE", requires = "check")]
+    pub baseline: Option<PathBuf>,
+
+    /// With --check: could not verify (exit 2) when no judged flow carried payload.
+    #[arg(long, requires = "check")]
+    pub expect_traffic: bool,
+
+    /// With --check: could not verify (exit 2) with fewer judged flows than N.
+    #[arg(long, value_name = "N", requires = "check")]
+    pub min_flows: Option<u64>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +152,25 @@ pub enum LiveFormat {
 }
 
 impl LiveArgs {
+    /// The `mtlscope check` settings `--check` stands for. JUnit, SARIF, annotations and
+    /// `--max-lossy` are not offered by `live` yet: the defaults apply.
+    pub fn check_args(&self) -> Option<CheckArgs> {
+        self.check.then(|| CheckArgs {
+            policy: self.policy.clone(),
+            require: self.require,
+            baseline: self.baseline.clone(),
+            write_baseline: None,
+            expect_traffic: self.expect_traffic,
+            min_flows: self.min_flows,
+            max_lossy: DEFAULT_MAX_LOSSY_PERCENT,
+            junit: None,
+            sarif: None,
+            github_annotations: Annotations::Never,
+            format: CheckFormat::Text,
+            today: None,
+        })
+    }
+
     pub fn engine_config(&self) -> EngineConfig {
         let mut cfg = EngineConfig::default();
         cfg.decode.vxlan_ports.extend(&self.vxlan_ports);
@@ -163,11 +215,11 @@ fn start_sources(args: &LiveArgs, cfg: &EngineConfig) -> Result<Sources, String>
             args.snaplen
         );
     }
-    let filter = args.filter.clone().unwrap_or_else(|| source::default_filter(&cfg.decode));
     // Open them all first: a permission error is reported before anything runs.
     let mut caps = Vec::new();
     for name in &args.interfaces {
-        caps.push(source::open_live(name, args.snaplen, &filter).map_err(|e| e.0)?);
+        let filter = args.filter.as_deref();
+        caps.push(source::open_live(name, args.snaplen, filter, &cfg.decode).map_err(|e| e.0)?);
     }
     let mut threads = Vec::new();
     for (i, cap) in caps.into_iter().enumerate() {
@@ -265,6 +317,45 @@ fn write_event(out: &mut dyn Write, ev: &Event<'_>) -> io::Result<()> {
     out.flush()
 }
 
+fn start_checker(args: &LiveArgs) -> Result<Option<Checker>, String> {
+    let Some(check) = args.check_args() else { return Ok(None) };
+    let policy = check.load_policy().map_err(|e| format!("invalid policy: {e}"))?;
+    let opts = check.options(Date::today_utc()).map_err(|e| e.to_string())?;
+    Ok(Some(Checker::new(policy, opts)))
+}
+
+fn check_flow(f: &AnalyzedFlow) -> CheckFlow {
+    let placement = f.placement.as_deref().map(|p| FlowPlacement {
+        client: &p.client,
+        server: &p.server,
+        scope: p.scope,
+        reasons: &p.reasons,
+    });
+    CheckFlow::from_analyzed(f, placement)
+}
+
+#[derive(Serialize)]
+struct CheckLine {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    check: crate::check::CheckDto,
+}
+
+/// Ends `--check`: the report on stderr, a `check` line on stdout; returns the exit code.
+fn finish_check(checker: Checker, summary: &LiveSummary, out: &mut dyn Write) -> io::Result<i32> {
+    let input = CheckInput {
+        path: summary.interfaces.join(","),
+        error: (summary.packets == 0).then(|| summary.errors.first().cloned()).flatten(),
+        truncated_frames: summary.truncated_frames,
+    };
+    let report = checker.finish(CheckInputStats { inputs: vec![input] });
+    eprint!("{}", text::render(&report));
+    serde_json::to_writer(&mut *out, &CheckLine { kind: "check", check: check_dto(&report) })?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(report.exit_code())
+}
+
 pub fn run(args: &LiveArgs) -> i32 {
     let mut engine = args.engine_config();
     match load_keylogs(&args.keylogs) {
@@ -281,6 +372,13 @@ pub fn run(args: &LiveArgs) -> i32 {
             return EXIT_UNREADABLE;
         }
     };
+    let mut checker = match start_checker(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mtlscope: error: --check: {e}");
+            return EXIT_UNREADABLE;
+        }
+    };
     let sources = match start_sources(args, &engine) {
         Ok(s) => s,
         Err(e) => {
@@ -294,13 +392,22 @@ pub fn run(args: &LiveArgs) -> i32 {
     let mut out = io::BufWriter::new(stdout.lock());
     let inv = inventory.as_ref();
     let enrich = |f: &mut AnalyzedFlow| RunInventory::enrich(inv, f);
-    let (summary, error) = live::run(sources, &cfg, &enrich, &mut |ev| write_event(&mut out, &ev));
+    let (summary, error) = live::run(sources, &cfg, &enrich, &mut |ev| {
+        if let (Some(checker), Event::Flow(live::FlowEvent::Finished, f)) = (&mut checker, &ev) {
+            checker.add(&check_flow(f));
+        }
+        write_event(&mut out, &ev)
+    });
     let result = match error {
         Some(e) => Err(e),
         None => serde_json::to_writer(&mut out, &summary_line(&summary, true))
             .map_err(io::Error::from)
             .and_then(|()| writeln!(out))
             .and_then(|()| out.flush()),
+    };
+    let result = match (result, checker) {
+        (Ok(()), Some(checker)) => finish_check(checker, &summary, &mut out).map(Some),
+        (r, _) => r.map(|()| None),
     };
     for e in &summary.errors {
         eprintln!("mtlscope: warning: capture stopped: {e}");
@@ -318,10 +425,11 @@ pub fn run(args: &LiveArgs) -> i32 {
             eprintln!("mtlscope: error: writing the output: {e}");
             EXIT_UNREADABLE
         }
+        Ok(Some(check_exit)) => check_exit,
         // A replay whose input could not be read at all is a failed run.
-        Ok(()) if args.read.is_some() && summary.packets == 0 && !summary.errors.is_empty() => {
+        Ok(None) if args.read.is_some() && summary.packets == 0 && !summary.errors.is_empty() => {
             EXIT_UNREADABLE
         }
-        Ok(()) => EXIT_OK,
+        Ok(None) => EXIT_OK,
     }
 }

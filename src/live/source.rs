@@ -64,8 +64,9 @@ pub enum Speed {
 }
 
 /// The default BPF filter: TCP, plus the tunnels the decoder opens (VXLAN, Geneve and GTP-U on
-/// their UDP ports, GRE and IP-in-IP by protocol), also inside one VLAN tag.
-pub fn default_filter(decode: &DecodeConfig) -> String {
+/// their UDP ports, GRE and IP-in-IP by protocol); with `vlan` (Ethernet links only: libpcap
+/// refuses `vlan` on Linux cooked captures) also inside one VLAN tag.
+pub fn default_filter(decode: &DecodeConfig, vlan: bool) -> String {
     let mut ports: Vec<u16> = decode
         .vxlan_ports
         .iter()
@@ -87,7 +88,11 @@ pub fn default_filter(decode: &DecodeConfig) -> String {
         parts.push("ip proto 4 or ip proto 41 or ip6 proto 4 or ip6 proto 41".into());
     }
     let base = parts.join(" or ");
-    format!("{base} or (vlan and ({base}))")
+    if vlan {
+        format!("{base} or (vlan and ({base}))")
+    } else {
+        base
+    }
 }
 
 /// Why a live capture could not start: the message says what to do.
@@ -105,11 +110,12 @@ fn looks_like_permission(msg: &str) -> bool {
     m.contains("permission") || m.contains("not permitted") || m.contains("privilege")
 }
 
-/// Opens a live capture on `name` (immediate mode, `snaplen`, `filter`).
+/// Opens a live capture on `name` (immediate mode, `snaplen`, `filter` or the default one).
 pub fn open_live(
     name: &str,
     snaplen: i32,
-    filter: &str,
+    filter: Option<&str>,
+    decode: &DecodeConfig,
 ) -> Result<pcap::Capture<pcap::Active>, OpenError> {
     let opened = pcap::Capture::from_device(name)
         .and_then(|c| c.immediate_mode(true).snaplen(snaplen).timeout(100).open());
@@ -132,7 +138,11 @@ pub fn open_live(
             )));
         }
     };
-    cap.filter(filter, true)
+    let filter = match filter {
+        Some(f) => f.to_string(),
+        None => default_filter(decode, cap.get_datalink() == pcap::Linktype::ETHERNET),
+    };
+    cap.filter(&filter, true)
         .map_err(|e| OpenError(format!("interface {name}: invalid filter {filter:?}: {e}")))?;
     // In immediate mode Linux libpcap ignores the read timeout and blocks until a packet comes,
     // so a quiet interface would never see `stop`: poll without blocking instead.
@@ -277,4 +287,23 @@ pub struct Sources {
     /// Sources still running; the run ends when none is.
     pub running: usize,
     pub threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_filter_compiles_and_names_every_tunnel_port() {
+        let mut decode = DecodeConfig::default();
+        decode.vxlan_ports.push(4790);
+        for link in [pcap::Linktype::ETHERNET, pcap::Linktype(276), pcap::Linktype(113)] {
+            let filter = default_filter(&decode, link == pcap::Linktype::ETHERNET);
+            for port in [4789, 8472, 6081, 2152, 4790] {
+                assert!(filter.contains(&format!("port {port}")), "{filter}");
+            }
+            let dead = pcap::Capture::dead(link).unwrap();
+            dead.compile(&filter, true).unwrap_or_else(|e| panic!("{filter}: {e}"));
+        }
+    }
 }

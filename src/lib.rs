@@ -31,6 +31,7 @@ pub mod keylog;
 pub mod link;
 pub mod live;
 pub mod report;
+pub mod tui;
 pub mod verdict;
 
 mod common;

@@ -427,3 +427,66 @@ fn check_judges_the_finished_flows_and_exits_with_the_checks_code() {
     let out = run(&["live", "-r", p, "--policy", "x.yaml"]);
     assert_eq!(out.status.code(), Some(2), "--policy needs --check");
 }
+
+/// Kills the tmux session however the test ends.
+struct TmuxSession(String);
+
+impl Drop for TmuxSession {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
+    }
+}
+
+fn tmux_screen(session: &str) -> String {
+    let out = Command::new("tmux").args(["capture-pane", "-p", "-t", session]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls the screen until `want` shows (bounded).
+fn tmux_wait_for(session: &str, want: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let screen = tmux_screen(session);
+        if screen.contains(want) || start.elapsed() > Duration::from_secs(15) {
+            return screen;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_terminal_ui_runs_in_tmux_and_answers_keys() {
+    if !Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED the_terminal_ui_runs_in_tmux_and_answers_keys: tmux is not installed");
+        return;
+    }
+    let session = TmuxSession(format!("mtlscope-tui-{}", std::process::id()));
+    let cmd = format!(
+        "{} live -r {} -o tui; echo EXITED $?; sleep 30",
+        bin(),
+        fixture("mixed_any_sll2.pcap").display()
+    );
+    let ok = Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session.0, "-x", "80", "-y", "24", &cmd])
+        .env_remove("NO_COLOR")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let screen = tmux_wait_for(&session.0, "4 done");
+    assert!(screen.contains("edges (tab: flows)"), "{screen}");
+    assert!(screen.contains("2 edges carry plaintext"), "{screen}");
+    let keys = |k: &[&str]| {
+        let mut c = Command::new("tmux");
+        c.args(["send-keys", "-t", &session.0]).args(k);
+        assert!(c.status().unwrap().success());
+    };
+    keys(&["Tab"]);
+    let screen = tmux_wait_for(&session.0, "flows (tab: edges)");
+    assert!(screen.contains("10.77.0.1:48740"), "{screen}");
+    keys(&["?"]);
+    let screen = tmux_wait_for(&session.0, " keys ");
+    assert!(screen.contains("only flows that are not mTLS"), "{screen}");
+    keys(&["q"]);
+    let screen = tmux_wait_for(&session.0, "EXITED");
+    assert!(screen.contains("EXITED 0"), "quit restores the terminal and exits 0: {screen}");
+}

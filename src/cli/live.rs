@@ -69,7 +69,7 @@ pub struct LiveArgs {
     #[arg(short = 's', long, value_name = "BYTES", default_value_t = FULL_SNAPLEN)]
     pub snaplen: i32,
 
-    /// Output. (The terminal UI of issue 6 is not built yet: jsonl is the only format.)
+    /// Output: JSON lines for machines, or a terminal UI.
     #[arg(long, short = 'o', value_enum, default_value_t = LiveFormat::Jsonl)]
     pub format: LiveFormat,
 
@@ -149,6 +149,8 @@ pub enum SpeedArg {
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LiveFormat {
     Jsonl,
+    /// A terminal UI: edges worst first, flows, a detail pane (keys: `?`).
+    Tui,
 }
 
 impl LiveArgs {
@@ -356,6 +358,39 @@ fn finish_check(checker: Checker, summary: &LiveSummary, out: &mut dyn Write) ->
     Ok(report.exit_code())
 }
 
+/// The terminal UI on this thread, the live pipeline on another; `q` stops both.
+fn run_tui(sources: Sources, mut cfg: LiveConfig, inv: Option<&RunInventory>) -> i32 {
+    // The header's counters come from summaries: refresh them every second.
+    if cfg.summary_interval.is_zero() || cfg.summary_interval > Duration::from_secs(1) {
+        cfg.summary_interval = Duration::from_secs(1);
+    }
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let counters = sources.counters.clone();
+    let (tx, rx) = mpsc::sync_channel(4096);
+    let result = std::thread::scope(|scope| {
+        let cfg = &cfg;
+        scope.spawn(move || {
+            let enrich = |f: &mut AnalyzedFlow| RunInventory::enrich(inv, f);
+            let (summary, _) = live::run(sources, cfg, &enrich, &mut |ev| {
+                tx.send(crate::tui::action_for_event(&ev))
+                    .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
+            });
+            // The final counters (a short replay may end before the first periodic summary).
+            let _ = tx.send(crate::tui::Action::Summary(Box::new(summary)));
+        });
+        let result = crate::tui::run(rx, color);
+        counters.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    });
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("mtlscope: error: terminal: {e}");
+            EXIT_UNREADABLE
+        }
+    }
+}
+
 pub fn run(args: &LiveArgs) -> i32 {
     let mut engine = args.engine_config();
     match load_keylogs(&args.keylogs) {
@@ -388,9 +423,12 @@ pub fn run(args: &LiveArgs) -> i32 {
     };
     let cfg =
         LiveConfig { engine, summary_interval: args.summary_interval, duration: args.duration };
+    let inv = inventory.as_ref();
+    if args.format == LiveFormat::Tui {
+        return run_tui(sources, cfg, inv);
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let inv = inventory.as_ref();
     let enrich = |f: &mut AnalyzedFlow| RunInventory::enrich(inv, f);
     let (summary, error) = live::run(sources, &cfg, &enrich, &mut |ev| {
         if let (Some(checker), Event::Flow(live::FlowEvent::Finished, f)) = (&mut checker, &ev) {

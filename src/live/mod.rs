@@ -219,6 +219,10 @@ pub fn run(
     let mut errors = Vec::new();
     let mut timed_out = false;
     while sources.running > 0 && run.error.is_none() {
+        // Someone else (the terminal UI's quit) ended the run.
+        if sources.counters.stop.load(Ordering::Relaxed) {
+            break;
+        }
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
             timed_out = true;

@@ -271,6 +271,16 @@ fn live_capture_on_a_veth_sees_plaintext_and_mtls() {
         eprintln!("SKIPPED live_capture_on_a_veth_sees_plaintext_and_mtls: needs root");
         return;
     }
+    for tool in ["openssl", "curl", "ss", "timeout"] {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| !o.status.success())
+        {
+            eprintln!("SKIPPED live_capture_on_a_veth_sees_plaintext_and_mtls: {tool} is missing");
+            return;
+        }
+    }
     let pid = std::process::id();
     let (s_ns, c_ns) = (format!("mtls-s-{pid}"), format!("mtls-c-{pid}"));
     let (s_if, c_if) = (format!("mvs{pid}"), format!("mvc{pid}"));

@@ -240,13 +240,11 @@ fn start_sources(args: &LiveArgs, cfg: &EngineConfig) -> Result<Sources, String>
 }
 
 #[derive(Serialize)]
-struct FlowLine<'a> {
+struct FlowLine {
     #[serde(rename = "type")]
     kind: &'static str,
     event: &'static str,
     flow: crate::report::json::FlowDto,
-    #[serde(skip)]
-    _f: std::marker::PhantomData<&'a ()>,
 }
 
 #[derive(Serialize)]
@@ -305,12 +303,7 @@ fn summary_line(s: &LiveSummary, last: bool) -> SummaryLine<'_> {
 fn write_event(out: &mut dyn Write, ev: &Event<'_>) -> io::Result<()> {
     match ev {
         Event::Flow(kind, f) => {
-            let line = FlowLine {
-                kind: "flow",
-                event: kind.as_str(),
-                flow: flow_dto(f),
-                _f: std::marker::PhantomData,
-            };
+            let line = FlowLine { kind: "flow", event: kind.as_str(), flow: flow_dto(f) };
             serde_json::to_writer(&mut *out, &line)?;
         }
         Event::Summary(s) => serde_json::to_writer(&mut *out, &summary_line(s, false))?,

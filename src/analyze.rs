@@ -282,7 +282,7 @@ impl DecryptTally {
     }
 }
 
-fn judge_all(
+pub fn judge_all(
     sink: &mut dyn FnMut(AnalyzedFlow),
     records: Vec<FlowRecord>,
     input: usize,

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 pub mod check;
 pub mod inventory;
+pub mod live;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_UNREADABLE: i32 = 2;
@@ -72,6 +73,10 @@ and pod-to-service flow must be mtls). The first line of the report is the verdi
         after_help = crate::check::CHECK_EXAMPLES
     )]
     Check(check::CheckCommandArgs),
+    /// Capture on running interfaces (or replay a capture) and stream each flow's verdict as
+    /// soon as it is decided.
+    #[command(after_help = live::LIVE_EXAMPLES)]
+    Live(live::LiveArgs),
 }
 
 #[derive(Args, Debug)]
@@ -248,6 +253,7 @@ pub fn main() -> i32 {
         Command::Analyze(args) => run_analyze(&args),
         Command::Inventory(args) => inventory::run(&args),
         Command::Check(args) => check::run(&args),
+        Command::Live(args) => live::run(&args),
     }
 }
 

@@ -110,6 +110,18 @@ impl Engine {
         self.table.drain_finished()
     }
 
+    /// Flows still open whose verdict was decided (or changed) since the last call, as
+    /// snapshots; needs `cfg.flow.events` (see [`crate::flow::FlowTable::drain_decided`]).
+    pub fn drain_decided(&mut self) -> Vec<FlowRecord> {
+        self.table.drain_decided()
+    }
+
+    /// Finish flows idle past their timeout at time `now`. Packets drive expiry by themselves;
+    /// a live capture calls this when no packet comes, so that a quiet interface still flushes.
+    pub fn expire(&mut self, now: Timestamp) {
+        self.table.expire(now);
+    }
+
     /// End of input: finish every flow.
     pub fn finish(&mut self) -> Vec<FlowRecord> {
         self.table.flush()

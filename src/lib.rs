@@ -29,7 +29,9 @@ pub mod identity;
 pub mod inventory;
 pub mod keylog;
 pub mod link;
+pub mod live;
 pub mod report;
+pub mod tui;
 pub mod verdict;
 
 mod common;

@@ -54,6 +54,39 @@ pub enum Feed {
     SwappedRoles,
 }
 
+/// How far a classifier has got, so that a live capture can report a flow's verdict before the
+/// flow ends. A change of stage is worth a new report; the packet counters are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stage {
+    #[default]
+    Undecided,
+    /// `settled`: the handshake no longer needs bytes (the verdict is what it will be).
+    Tls {
+        settled: bool,
+        preamble: bool,
+    },
+    Http1 {
+        request: bool,
+        response: bool,
+    },
+    H2c {
+        request: bool,
+    },
+    Other,
+}
+
+impl Stage {
+    /// Whether this stage already carries a verdict worth reporting.
+    pub fn decided(self) -> bool {
+        match self {
+            Stage::Undecided => false,
+            Stage::Tls { settled, .. } => settled,
+            Stage::Http1 { request, response } => request || response,
+            Stage::H2c { .. } | Stage::Other => true,
+        }
+    }
+}
+
 #[derive(Debug)]
 enum State {
     Undecided,
@@ -169,6 +202,42 @@ impl Classifier {
             }
             State::H2c { request, .. } => request.is_none(),
             State::Other(_) => self.watching_upgrade(),
+        }
+    }
+
+    /// Where classification stands (see [`Stage`]).
+    pub fn stage(&self) -> Stage {
+        match &self.state {
+            State::Undecided => Stage::Undecided,
+            State::Tls(analyzer, preamble) => {
+                Stage::Tls { settled: !analyzer.wants_bytes(), preamble: preamble.is_some() }
+            }
+            State::Http1 { request, response, .. } => {
+                Stage::Http1 { request: request.is_some(), response: response.is_some() }
+            }
+            State::H2c { request, .. } => Stage::H2c { request: request.is_some() },
+            State::Other(_) => Stage::Other,
+        }
+    }
+
+    /// What the flow is so far, without ending it: what [`Self::finish`] would say if no more
+    /// bytes came (except that bytes still buffered while undecided are not judged).
+    pub fn snapshot(&self) -> Classification {
+        match &self.state {
+            State::Undecided => Classification::Empty,
+            State::Tls(analyzer, preamble) => Classification::Tls {
+                facts: Box::new(analyzer.facts().clone()),
+                preamble: preamble.clone(),
+            },
+            State::Http1 { request, response, midstream } => Classification::Http1 {
+                request: request.clone(),
+                response: response.clone(),
+                midstream: *midstream,
+            },
+            State::H2c { request, via_upgrade } => {
+                Classification::H2c { request: request.clone(), via_upgrade: via_upgrade.clone() }
+            }
+            State::Other(info) => Classification::Other(info.clone()),
         }
     }
 

@@ -7,7 +7,7 @@ pub mod http2;
 pub mod other;
 pub mod tls;
 
-pub use dispatch::{Classification, Classifier, Feed, Preamble};
+pub use dispatch::{Classification, Classifier, Feed, Preamble, Stage};
 
 /// Three outcomes for a detector: yes, no, or need more bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

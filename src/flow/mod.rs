@@ -4,7 +4,7 @@
 
 pub mod reassembly;
 
-use crate::classify::{Classification, Classifier, Feed, Limits};
+use crate::classify::{Classification, Classifier, Feed, Limits, Stage};
 use crate::decode::{TcpFlags, TcpPacket, Tunnel};
 use crate::keylog::KeyLog;
 use crate::{Dir, Timestamp};
@@ -25,6 +25,9 @@ pub struct FlowConfig {
     /// Most flows tracked at once; beyond it the longest-idle flow is finished early.
     pub max_flows: usize,
     pub limits: Limits,
+    /// Note flows whose verdict is decided before they end, for [`FlowTable::drain_decided`]
+    /// (live capture). Off for batch analysis, which pays nothing for it.
+    pub events: bool,
 }
 
 impl Default for FlowConfig {
@@ -35,6 +38,7 @@ impl Default for FlowConfig {
             max_pending: 256 * 1024,
             max_flows: 500_000,
             limits: Limits::default(),
+            events: false,
         }
     }
 }
@@ -188,6 +192,10 @@ struct Flow {
     ifindex: Option<u32>,
     tunnel: Option<Tunnel>,
     vlan: Option<u16>,
+    /// The stage last reported by [`FlowTable::drain_decided`].
+    reported: Stage,
+    /// Waiting in [`FlowTable::pending`] to be reported.
+    pending: bool,
 }
 
 /// Which way a packet goes relative to the flow's roles.
@@ -234,6 +242,8 @@ impl Flow {
             seen: None,
             classifier: Classifier::new(cfg.limits, client_by.is_inferred()),
             buffering: true,
+            reported: Stage::Undecided,
+            pending: false,
         }
     }
 
@@ -324,6 +334,26 @@ impl Flow {
             };
             reasm[dir.index()].flush(&mut sink);
         }
+        let classification = self.classifier.finish();
+        self.record(classification)
+    }
+
+    /// What the flow is so far, leaving it open (bytes held out of order are not judged yet).
+    fn snapshot(&self) -> FlowRecord {
+        self.record(self.classifier.snapshot())
+    }
+
+    /// A new stage with a verdict, not reported yet: the flow should be queued for a report.
+    fn stage_changed(&mut self) -> bool {
+        let stage = self.classifier.stage();
+        if self.pending || stage == self.reported || !stage.decided() {
+            return false;
+        }
+        self.pending = true;
+        true
+    }
+
+    fn record(&self, classification: Classification) -> FlowRecord {
         FlowRecord {
             id: self.id,
             client: self.client,
@@ -340,7 +370,7 @@ impl Flow {
             ifindex: self.ifindex,
             tunnel: self.tunnel,
             vlan: self.vlan,
-            classification: self.classifier.finish(),
+            classification,
         }
     }
 }
@@ -375,6 +405,10 @@ pub struct FlowTable {
     stats: TableStats,
     /// Key log for TLS 1.3 handshake decryption, given to every new flow's classifier.
     keylog: Option<Arc<KeyLog>>,
+    /// With `events`: flows whose stage changed since the last [`Self::drain_decided`], each
+    /// at most once while it is tracked (its `pending` flag); entries of flows that finished
+    /// meanwhile are skipped, and pruned when they outnumber the flows.
+    pending: Vec<FlowKey>,
 }
 
 const SWEEP_EVERY_NS: u64 = 1_000_000_000;
@@ -389,6 +423,7 @@ impl FlowTable {
             finished: Vec::new(),
             stats: TableStats::default(),
             keylog: None,
+            pending: Vec::new(),
         }
     }
 
@@ -425,6 +460,7 @@ impl FlowTable {
             let reused =
                 fresh_syn && (flow.closed() || flow.client_isn.is_some_and(|isn| isn != pkt.seq));
             if !reused {
+                let watch = self.cfg.events && flow.buffering;
                 if dedup {
                     let before = flow.duplicates;
                     flow.segment(pkt, iface, ts, dedup);
@@ -432,6 +468,11 @@ impl FlowTable {
                 } else {
                     // Duplicates are only looked for with `dedup`.
                     flow.segment(pkt, iface, ts, dedup);
+                }
+                // Once a flow stops buffering its classifier sees no more bytes: its stage is
+                // final, so only buffering flows are looked at.
+                if watch && flow.stage_changed() {
+                    self.queue(key);
                 }
                 return;
             }
@@ -448,7 +489,11 @@ impl FlowTable {
         self.stats.flows_created += 1;
         flow.segment(pkt, iface, ts, dedup);
         self.stats.duplicates += flow.duplicates;
+        let changed = self.cfg.events && flow.stage_changed();
         self.flows.insert(key, flow);
+        if changed {
+            self.queue(key);
+        }
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
     }
 
@@ -478,6 +523,30 @@ impl FlowTable {
             self.stats.flows_evicted += 1;
             self.finished.push(flow.finish());
         }
+    }
+
+    fn queue(&mut self, key: FlowKey) {
+        if self.pending.len() >= 2 * self.flows.len() + 1024 {
+            let flows = &self.flows;
+            self.pending.retain(|k| flows.get(k).is_some_and(|f| f.pending));
+        }
+        self.pending.push(key);
+    }
+
+    /// With [`FlowConfig::events`]: snapshots of the flows still open whose verdict was
+    /// decided, or whose stage changed again, since the last call; each flow once per change,
+    /// in the order the changes happened. Flows that finished meanwhile are left to
+    /// [`Self::drain_finished`].
+    pub fn drain_decided(&mut self) -> Vec<FlowRecord> {
+        let mut out = Vec::new();
+        for key in std::mem::take(&mut self.pending) {
+            if let Some(flow) = self.flows.get_mut(&key).filter(|f| f.pending) {
+                flow.pending = false;
+                flow.reported = flow.classifier.stage();
+                out.push(flow.snapshot());
+            }
+        }
+        out
     }
 
     /// Flows finished since the last call.

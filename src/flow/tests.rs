@@ -156,3 +156,88 @@ fn the_flow_cap_finishes_the_longest_idle_flow_and_counts_it() {
     assert_eq!(table.stats().flows_evicted, 1);
     assert_eq!(table.drain_finished()[0].client.port(), 1000);
 }
+
+fn events_table() -> FlowTable {
+    FlowTable::new(FlowConfig { events: true, ..FlowConfig::default() })
+}
+
+fn push_all(table: &mut FlowTable, segs: &[Seg], t0: i64) {
+    for (i, s) in segs.iter().enumerate() {
+        table.push(&packet(s), 0, Timestamp(t0 + 1_000_000 * i as i64), false);
+    }
+}
+
+const RESP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+#[test]
+fn without_events_nothing_is_reported_before_the_end() {
+    let mut table = FlowTable::new(FlowConfig::default());
+    push_all(&mut table, &handshake(), 0);
+    assert!(table.drain_decided().is_empty());
+    assert!(table.pending.is_empty());
+}
+
+#[test]
+fn a_request_decides_a_flow_once_and_its_response_updates_it_once() {
+    let mut table = events_table();
+    push_all(&mut table, &handshake()[..3], 0);
+    assert!(table.drain_decided().is_empty(), "no payload yet: nothing decided");
+    push_all(&mut table, &handshake()[3..], 10_000_000);
+    let decided = table.drain_decided();
+    assert_eq!(decided.len(), 1);
+    match &decided[0].classification {
+        Classification::Http1 { request: Some(r), response: None, .. } => {
+            assert_eq!(r.method, "GET")
+        }
+        other => panic!("expected the request: {other:?}"),
+    }
+    assert!(table.drain_decided().is_empty(), "reported once per change");
+    assert_eq!(table.len(), 1, "a snapshot leaves the flow open");
+    // The same request again (a retransmission) changes nothing.
+    push_all(&mut table, &[seg(true, PSH, 101, 501, REQ, 7)], 20_000_000);
+    assert!(table.drain_decided().is_empty());
+    push_all(&mut table, &[seg(false, PSH, 501, 129, RESP, 10)], 30_000_000);
+    let updated = table.drain_decided();
+    assert_eq!(updated.len(), 1);
+    assert!(matches!(
+        updated[0].classification,
+        Classification::Http1 { request: Some(_), response: Some(_), .. }
+    ));
+    assert_eq!(updated[0].id, decided[0].id);
+    assert_eq!(updated[0].dirs[1].packets, 2, "counters as of the change");
+    let finished = table.flush();
+    assert_eq!(finished.len(), 1);
+    assert!(table.drain_decided().is_empty());
+}
+
+#[test]
+fn a_flow_that_finished_before_the_drain_is_left_to_drain_finished() {
+    let mut table = events_table();
+    push_all(&mut table, &handshake(), 0);
+    table.expire(Timestamp(1_000_000_000_000_000));
+    assert!(table.drain_decided().is_empty());
+    assert_eq!(table.drain_finished().len(), 1);
+}
+
+#[test]
+fn undrained_events_stay_bounded() {
+    let mut table = events_table();
+    let mut t = 0;
+    for port in 0..5000u16 {
+        // A request on the SYN (TCP Fast Open) decides the flow with its first packet.
+        let mut p = packet(&seg(true, SYN, 100, 0, REQ, 1));
+        p.src_port = 1000 + port;
+        t += 1_000;
+        table.push(&p, 0, Timestamp(t), false);
+        if port % 100 == 99 {
+            t += 700 * 1_000_000_000;
+            table.expire(Timestamp(t));
+            table.drain_finished();
+        }
+        // At most 100 flows are open at once: the queue never holds much more than twice that
+        // plus the slack pruning leaves.
+        assert!(table.pending.len() <= 2 * 100 + 1025, "{}", table.pending.len());
+    }
+    let decided = table.drain_decided();
+    assert!(decided.len() <= 100, "only flows still open: {}", decided.len());
+}

@@ -324,7 +324,7 @@ fn input_dto(i: &InputReport) -> InputDto<'_> {
     }
 }
 
-fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
+pub fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
     let r = &f.record;
     let j = &f.judgement;
     let (http, upgrade) = match &r.classification {

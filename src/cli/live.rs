@@ -1,0 +1,460 @@
+//! `mtlscope live`: capture on running interfaces (or replay a capture through the same
+//! pipeline) and stream each flow's verdict as soon as it is decided.
+
+use super::{load_inventory, load_keylogs, RunInventory, EXIT_OK, EXIT_UNREADABLE};
+use crate::analyze::AnalyzedFlow;
+use crate::check::{
+    check_dto, text, Annotations, CheckArgs, CheckFlow, CheckFormat, CheckInput, CheckInputStats,
+    Checker, Date, FlowPlacement, Level, DEFAULT_MAX_LOSSY_PERCENT,
+};
+use crate::engine::EngineConfig;
+use crate::live::source::{self, Counters, Sources, Speed, CHANNEL_PACKETS, FULL_SNAPLEN};
+use crate::live::{self, Event, LiveConfig, LiveSummary};
+use crate::report::json::flow_dto;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+pub const LIVE_SCHEMA: &str = "mtlscope-live/v1";
+
+pub const LIVE_EXAMPLES: &str = "\
+Examples:
+  sudo mtlscope live -i any                         (every interface of this network namespace)
+  sudo mtlscope live -i eth0 -f 'tcp port 8080' --duration 60s
+  mtlscope live -r capture.pcap                     (replay a capture, no privileges needed)
+  mtlscope live -r capture.pcap --speed recorded    (at the capture's own pace)
+  kubectl exec -n shop web-0 -c debug -- tcpdump -i any -U -w - | mtlscope live -r -
+  sudo mtlscope live -i any | jq -c 'select(.type == \"flow\") | .flow.verdict'
+  sudo mtlscope live -i any --duration 60s --inventory cluster.json --check --expect-traffic
+
+Output (--format jsonl, schema mtlscope-live/v1): one JSON object a line.
+  {\"type\":\"flow\",\"event\":\"decided\"|\"updated\"|\"finished\",\"flow\":{...}}   the flow object
+      is the one `analyze --format json` writes
+  {\"type\":\"summary\",\"final\":false,...}   every --summary-interval, and once at the end
+  {\"type\":\"check\",\"check\":{...}}   with --check, last: the check section of `check -o json`
+
+Privileges: live capture needs CAP_NET_RAW and CAP_NET_ADMIN:
+  sudo setcap cap_net_raw,cap_net_admin+eip $(command -v mtlscope)    (or run as root)
+
+Exit codes:
+  0  the capture ran (until the input ended, --duration, or the reader of stdout went away)
+  2  an interface could not be opened, the replayed input could not be read, bad usage
+  with --check: the check's code (0 pass, 1 fail, 2 could not verify), as `mtlscope check`";
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["interfaces", "read"]))]
+pub struct LiveArgs {
+    /// Interface to capture on (`any`: all of this network namespace); repeatable.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interfaces: Vec<String>,
+
+    /// Replay a capture file (`-` for stdin) through the live pipeline instead.
+    #[arg(short = 'r', long = "read", value_name = "FILE", conflicts_with = "interfaces")]
+    pub read: Option<String>,
+
+    /// Replay speed: max (as fast as possible) or recorded (the packets' own spacing).
+    #[arg(long, value_enum, default_value_t = SpeedArg::Max)]
+    pub speed: SpeedArg,
+
+    /// BPF filter (default: TCP plus the tunnel protocols the decoder opens).
+    #[arg(short = 'f', long = "filter", value_name = "BPF")]
+    pub filter: Option<String>,
+
+    /// Bytes captured per packet. Shorter than the default cuts TLS handshakes (warned).
+    #[arg(short = 's', long, value_name = "BYTES", default_value_t = FULL_SNAPLEN)]
+    pub snaplen: i32,
+
+    /// Output: JSON lines for machines, or a terminal UI.
+    #[arg(long, short = 'o', value_enum, default_value_t = LiveFormat::Jsonl)]
+    pub format: LiveFormat,
+
+    /// Write a summary line this often (0 turns them off); one is always written at the end.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub summary_interval: Duration,
+
+    /// Stop after this long (e.g. 60s, 5m) and report every open flow as finished.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Extra UDP port carrying VXLAN (4789 and 8472 are always decoded).
+    #[arg(long = "vxlan-port", value_name = "PORT")]
+    pub vxlan_ports: Vec<u16>,
+
+    /// Extra UDP port carrying Geneve (6081 is always decoded).
+    #[arg(long = "geneve-port", value_name = "PORT")]
+    pub geneve_ports: Vec<u16>,
+
+    /// Extra UDP port carrying GTPv1-U (2152 is always decoded).
+    #[arg(long = "gtp-port", value_name = "PORT")]
+    pub gtp_ports: Vec<u16>,
+
+    /// A flow idle this long is finished (packet time, and the clock when nothing arrives).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
+    pub idle_timeout: Duration,
+
+    /// Most bytes buffered per flow direction while classifying.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
+    pub max_flow_buffer: usize,
+
+    /// Most flows tracked at once; beyond it the longest-idle flow is finished early.
+    #[arg(long, value_name = "N", default_value_t = 500_000)]
+    pub max_flows: usize,
+
+    /// NSS key log to decrypt TLS 1.3 handshakes with; repeatable.
+    #[arg(long = "keylog", value_name = "FILE")]
+    pub keylogs: Vec<PathBuf>,
+
+    /// Kubernetes objects to name the pods at both ends of every flow (as for analyze).
+    #[arg(long = "inventory", value_name = "FILE")]
+    pub inventories: Vec<PathBuf>,
+
+    /// Judge the finished flows like `mtlscope check` when the run ends (--duration, end of
+    /// input): the report goes to stderr, a `check` line to stdout, and the exit code is the
+    /// check's (0 pass, 1 fail, 2 could not verify).
+    #[arg(long)]
+    pub check: bool,
+
+    /// With --check: the policy file (default: pod-to-pod and pod-to-service must be mtls).
+    #[arg(long, value_name = "FILE", requires = "check")]
+    pub policy: Option<PathBuf>,
+
+    /// With --check: the level the default scopes must meet (mtls or tls).
+    #[arg(long, value_enum, value_name = "LEVEL", requires = "check")]
+    pub require: Option<Level>,
+
+    /// With --check: only violations on edges not in this baseline fail.
+    #[arg(long, value_name = "FILE", requires = "check")]
+    pub baseline: Option<PathBuf>,
+
+    /// With --check: could not verify (exit 2) when no judged flow carried payload.
+    #[arg(long, requires = "check")]
+    pub expect_traffic: bool,
+
+    /// With --check: could not verify (exit 2) with fewer judged flows than N.
+    #[arg(long, value_name = "N", requires = "check")]
+    pub min_flows: Option<u64>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpeedArg {
+    Max,
+    Recorded,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveFormat {
+    Jsonl,
+    /// A terminal UI: edges worst first, flows, a detail pane (keys: `?`).
+    Tui,
+}
+
+impl LiveArgs {
+    /// The `mtlscope check` settings `--check` stands for. JUnit, SARIF, annotations and
+    /// `--max-lossy` are not offered by `live` yet: the defaults apply.
+    pub fn check_args(&self) -> Option<CheckArgs> {
+        self.check.then(|| CheckArgs {
+            policy: self.policy.clone(),
+            require: self.require,
+            baseline: self.baseline.clone(),
+            write_baseline: None,
+            expect_traffic: self.expect_traffic,
+            min_flows: self.min_flows,
+            max_lossy: DEFAULT_MAX_LOSSY_PERCENT,
+            junit: None,
+            sarif: None,
+            github_annotations: Annotations::Never,
+            format: CheckFormat::Text,
+            today: None,
+        })
+    }
+
+    pub fn engine_config(&self) -> EngineConfig {
+        let mut cfg = EngineConfig::default();
+        cfg.decode.vxlan_ports.extend(&self.vxlan_ports);
+        cfg.decode.geneve_ports.extend(&self.geneve_ports);
+        cfg.decode.gtp_ports.extend(&self.gtp_ports);
+        cfg.flow.idle_timeout_ns = u64::try_from(self.idle_timeout.as_nanos()).unwrap_or(u64::MAX);
+        cfg.flow.max_pending = self.max_flow_buffer;
+        cfg.flow.limits.max_buffer = self.max_flow_buffer;
+        cfg.flow.max_flows = self.max_flows.max(1);
+        cfg.flow.events = true;
+        cfg
+    }
+}
+
+/// Opens every source and starts its thread; an error names what to do (exit 2).
+fn start_sources(args: &LiveArgs, cfg: &EngineConfig) -> Result<Sources, String> {
+    let (tx, rx) = mpsc::sync_channel(CHANNEL_PACKETS);
+    let counters = Arc::new(Counters::default());
+    if let Some(path) = &args.read {
+        let input: Box<dyn io::Read + Send> = if path == "-" {
+            Box::new(io::stdin())
+        } else {
+            Box::new(std::fs::File::open(path).map_err(|e| format!("{path}: cannot open: {e}"))?)
+        };
+        let speed = match args.speed {
+            SpeedArg::Max => Speed::Max,
+            SpeedArg::Recorded => Speed::Recorded,
+        };
+        let (names_tx, names_rx) = mpsc::sync_channel(1);
+        let c = counters.clone();
+        let keylog = cfg.keylog.clone();
+        let thread =
+            std::thread::spawn(move || source::run_replay(input, speed, tx, c, names_tx, keylog));
+        let interfaces = names_rx.recv().unwrap_or_default();
+        // Unnamed (classic pcap) interfaces stay unnamed, as in `analyze`.
+        return Ok(Sources { rx, counters, interfaces, running: 1, threads: vec![thread] });
+    }
+    if args.snaplen < 65_535 {
+        eprintln!(
+            "mtlscope: warning: --snaplen {} cuts packets short: TLS handshakes (certificates) may \
+             be unreadable and flows judged unknown; the default is {FULL_SNAPLEN}",
+            args.snaplen
+        );
+    }
+    // Open them all first: a permission error is reported before anything runs.
+    let mut caps = Vec::new();
+    for name in &args.interfaces {
+        let filter = args.filter.as_deref();
+        caps.push(source::open_live(name, args.snaplen, filter, &cfg.decode).map_err(|e| e.0)?);
+    }
+    let mut threads = Vec::new();
+    for (i, cap) in caps.into_iter().enumerate() {
+        let (tx, c) = (tx.clone(), counters.clone());
+        let slot = Arc::new(AtomicU64::new(0));
+        let iface = u32::try_from(i).unwrap_or(u32::MAX);
+        threads.push(std::thread::spawn(move || source::run_live(cap, iface, tx, c, slot)));
+    }
+    Ok(Sources {
+        rx,
+        counters,
+        interfaces: args.interfaces.clone(),
+        running: threads.len(),
+        threads,
+    })
+}
+
+#[derive(Serialize)]
+struct FlowLine {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    event: &'static str,
+    flow: crate::report::json::FlowDto,
+}
+
+#[derive(Serialize)]
+struct DropsDto {
+    kernel: u64,
+    channel: u64,
+}
+
+#[derive(Serialize)]
+struct FlowCountsDto {
+    active: usize,
+    finished: u64,
+}
+
+#[derive(Serialize)]
+struct SummaryLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    schema: &'static str,
+    #[serde(rename = "final")]
+    last: bool,
+    elapsed_s: f64,
+    interfaces: &'a [String],
+    packets: u64,
+    bytes: u64,
+    tcp_packets: u64,
+    truncated_frames: u64,
+    drops: DropsDto,
+    flows: FlowCountsDto,
+    verdicts: &'a BTreeMap<&'static str, u64>,
+    errors: &'a [String],
+    /// The run stopped at --duration (final line only).
+    timed_out: bool,
+}
+
+fn summary_line(s: &LiveSummary, last: bool) -> SummaryLine<'_> {
+    SummaryLine {
+        kind: "summary",
+        schema: LIVE_SCHEMA,
+        last,
+        elapsed_s: (s.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        interfaces: &s.interfaces,
+        packets: s.packets,
+        bytes: s.bytes,
+        tcp_packets: s.tcp_packets,
+        truncated_frames: s.truncated_frames,
+        drops: DropsDto { kernel: s.kernel_drops, channel: s.channel_drops },
+        flows: FlowCountsDto { active: s.active_flows, finished: s.finished_flows },
+        verdicts: &s.verdicts,
+        errors: &s.errors,
+        timed_out: s.timed_out,
+    }
+}
+
+/// One event as one JSON line, flushed at once so that `jq` and log shippers see it.
+fn write_event(out: &mut dyn Write, ev: &Event<'_>) -> io::Result<()> {
+    match ev {
+        Event::Flow(kind, f) => {
+            let line = FlowLine { kind: "flow", event: kind.as_str(), flow: flow_dto(f) };
+            serde_json::to_writer(&mut *out, &line)?;
+        }
+        Event::Summary(s) => serde_json::to_writer(&mut *out, &summary_line(s, false))?,
+    }
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+fn start_checker(args: &LiveArgs) -> Result<Option<Checker>, String> {
+    let Some(check) = args.check_args() else { return Ok(None) };
+    let policy = check.load_policy().map_err(|e| format!("invalid policy: {e}"))?;
+    let opts = check.options(Date::today_utc()).map_err(|e| e.to_string())?;
+    Ok(Some(Checker::new(policy, opts)))
+}
+
+fn check_flow(f: &AnalyzedFlow) -> CheckFlow {
+    CheckFlow::from_analyzed(f, f.placement.as_deref().map(FlowPlacement::from))
+}
+
+#[derive(Serialize)]
+struct CheckLine {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    check: crate::check::CheckDto,
+}
+
+/// Ends `--check`: the report on stderr, a `check` line on stdout; returns the exit code.
+fn finish_check(checker: Checker, summary: &LiveSummary, out: &mut dyn Write) -> io::Result<i32> {
+    let input = CheckInput {
+        path: summary.interfaces.join(","),
+        error: (summary.packets == 0).then(|| summary.errors.first().cloned()).flatten(),
+        truncated_frames: summary.truncated_frames,
+    };
+    let report = checker.finish(CheckInputStats { inputs: vec![input] });
+    eprint!("{}", text::render(&report));
+    serde_json::to_writer(&mut *out, &CheckLine { kind: "check", check: check_dto(&report) })?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(report.exit_code())
+}
+
+/// The terminal UI on this thread, the live pipeline on another; `q` stops both.
+fn run_tui(sources: Sources, mut cfg: LiveConfig, inv: Option<&RunInventory>) -> i32 {
+    // The header's counters come from summaries: refresh them every second.
+    if cfg.summary_interval.is_zero() || cfg.summary_interval > Duration::from_secs(1) {
+        cfg.summary_interval = Duration::from_secs(1);
+    }
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let counters = sources.counters.clone();
+    let (tx, rx) = mpsc::sync_channel(4096);
+    let result = std::thread::scope(|scope| {
+        let cfg = &cfg;
+        scope.spawn(move || {
+            let enrich = |f: &mut AnalyzedFlow| RunInventory::enrich(inv, f);
+            let (summary, _) = live::run(sources, cfg, &enrich, &mut |ev| {
+                tx.send(crate::tui::action_for_event(&ev))
+                    .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
+            });
+            // The final counters (a short replay may end before the first periodic summary).
+            let _ = tx.send(crate::tui::Action::Summary(Box::new(summary)));
+        });
+        let result = crate::tui::run(rx, color);
+        counters.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    });
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("mtlscope: error: terminal: {e}");
+            EXIT_UNREADABLE
+        }
+    }
+}
+
+pub fn run(args: &LiveArgs) -> i32 {
+    let mut engine = args.engine_config();
+    match load_keylogs(&args.keylogs) {
+        Ok(keylog) => engine.keylog = Some(keylog),
+        Err(e) => {
+            eprintln!("mtlscope: error: {e}");
+            return EXIT_UNREADABLE;
+        }
+    }
+    let inventory = match load_inventory(&args.inventories, None) {
+        Ok(inv) => inv,
+        Err(e) => {
+            eprintln!("mtlscope: error: {e}");
+            return EXIT_UNREADABLE;
+        }
+    };
+    let mut checker = match start_checker(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mtlscope: error: --check: {e}");
+            return EXIT_UNREADABLE;
+        }
+    };
+    let sources = match start_sources(args, &engine) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mtlscope: error: {e}");
+            return EXIT_UNREADABLE;
+        }
+    };
+    let cfg =
+        LiveConfig { engine, summary_interval: args.summary_interval, duration: args.duration };
+    let inv = inventory.as_ref();
+    if args.format == LiveFormat::Tui {
+        return run_tui(sources, cfg, inv);
+    }
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let enrich = |f: &mut AnalyzedFlow| RunInventory::enrich(inv, f);
+    let (summary, error) = live::run(sources, &cfg, &enrich, &mut |ev| {
+        if let (Some(checker), Event::Flow(live::FlowEvent::Finished, f)) = (&mut checker, &ev) {
+            checker.add(&check_flow(f));
+        }
+        write_event(&mut out, &ev)
+    });
+    let result = match error {
+        Some(e) => Err(e),
+        None => serde_json::to_writer(&mut out, &summary_line(&summary, true))
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush()),
+    };
+    let result = match (result, checker) {
+        (Ok(()), Some(checker)) => finish_check(checker, &summary, &mut out).map(Some),
+        (r, _) => r.map(|()| None),
+    };
+    for e in &summary.errors {
+        eprintln!("mtlscope: warning: capture stopped: {e}");
+    }
+    if summary.kernel_drops + summary.channel_drops > 0 {
+        eprintln!(
+            "mtlscope: warning: {} packets dropped by the kernel and {} because mtlscope fell \
+             behind: flows may be judged on incomplete handshakes",
+            summary.kernel_drops, summary.channel_drops
+        );
+    }
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => EXIT_OK,
+        Err(e) => {
+            eprintln!("mtlscope: error: writing the output: {e}");
+            EXIT_UNREADABLE
+        }
+        Ok(Some(check_exit)) => check_exit,
+        // A replay whose input could not be read at all is a failed run.
+        Ok(None) if args.read.is_some() && summary.packets == 0 && !summary.errors.is_empty() => {
+            EXIT_UNREADABLE
+        }
+        Ok(None) => EXIT_OK,
+    }
+}

@@ -105,34 +105,8 @@ pub struct InputArgs {
     #[arg(required = true, value_name = "CAPTURE")]
     pub inputs: Vec<String>,
 
-    /// Extra UDP port carrying VXLAN (4789 and 8472 are always decoded).
-    #[arg(long = "vxlan-port", value_name = "PORT")]
-    pub vxlan_ports: Vec<u16>,
-
-    /// Extra UDP port carrying Geneve (6081 is always decoded).
-    #[arg(long = "geneve-port", value_name = "PORT")]
-    pub geneve_ports: Vec<u16>,
-
-    /// Extra UDP port carrying GTPv1-U (2152 is always decoded).
-    #[arg(long = "gtp-port", value_name = "PORT")]
-    pub gtp_ports: Vec<u16>,
-
-    /// A flow idle this long (packet time) is finished, e.g. 600s, 10m.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
-    pub idle_timeout: Duration,
-
-    /// Most bytes buffered per flow direction while classifying.
-    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
-    pub max_flow_buffer: usize,
-
-    /// Most flows tracked at once; beyond it the longest-idle flow is finished early (reported).
-    #[arg(long, value_name = "N", default_value_t = 500_000)]
-    pub max_flows: usize,
-
-    /// NSS key log (SSLKEYLOGFILE format) to decrypt TLS 1.3 handshakes with, for proof
-    /// `decrypted`; repeatable. pcapng Decryption Secrets Blocks are always used too.
-    #[arg(long = "keylog", value_name = "FILE")]
-    pub keylogs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 
     /// Kubernetes objects (what `kubectl get pods,services,endpointslices,nodes -A -o json`
     /// writes; JSON or YAML, a List or single objects) to name the pods at both ends of every
@@ -150,6 +124,55 @@ pub struct InputArgs {
     pub no_progress: bool,
 }
 
+/// How the engine reads packets: what `analyze`, `check` and `live` share.
+#[derive(Args, Debug)]
+pub struct EngineArgs {
+    /// Extra UDP port carrying VXLAN (4789 and 8472 are always decoded).
+    #[arg(long = "vxlan-port", value_name = "PORT")]
+    pub vxlan_ports: Vec<u16>,
+
+    /// Extra UDP port carrying Geneve (6081 is always decoded).
+    #[arg(long = "geneve-port", value_name = "PORT")]
+    pub geneve_ports: Vec<u16>,
+
+    /// Extra UDP port carrying GTPv1-U (2152 is always decoded).
+    #[arg(long = "gtp-port", value_name = "PORT")]
+    pub gtp_ports: Vec<u16>,
+
+    /// A flow idle this long is finished, e.g. 600s, 10m (by packet time; `live` also by the
+    /// clock when nothing arrives).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
+    pub idle_timeout: Duration,
+
+    /// Most bytes buffered per flow direction while classifying.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
+    pub max_flow_buffer: usize,
+
+    /// Most flows tracked at once; beyond it the longest-idle flow is finished early (reported).
+    #[arg(long, value_name = "N", default_value_t = 500_000)]
+    pub max_flows: usize,
+
+    /// NSS key log (SSLKEYLOGFILE format) to decrypt TLS 1.3 handshakes with, for proof
+    /// `decrypted`; repeatable. pcapng Decryption Secrets Blocks are always used too.
+    #[arg(long = "keylog", value_name = "FILE")]
+    pub keylogs: Vec<PathBuf>,
+}
+
+impl EngineArgs {
+    /// The engine settings these flags give (the key log is loaded separately).
+    pub fn engine_config(&self) -> EngineConfig {
+        let mut cfg = EngineConfig::default();
+        cfg.decode.vxlan_ports.extend(&self.vxlan_ports);
+        cfg.decode.geneve_ports.extend(&self.geneve_ports);
+        cfg.decode.gtp_ports.extend(&self.gtp_ports);
+        cfg.flow.idle_timeout_ns = u64::try_from(self.idle_timeout.as_nanos()).unwrap_or(u64::MAX);
+        cfg.flow.max_pending = self.max_flow_buffer;
+        cfg.flow.limits.max_buffer = self.max_flow_buffer;
+        cfg.flow.max_flows = self.max_flows.max(1);
+        cfg
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
     Table,
@@ -165,24 +188,12 @@ pub enum ColorChoice {
 
 impl InputArgs {
     /// Validated engine settings (without the key log: see [`Self::prepare`]).
-    pub fn engine_config(&self) -> EngineConfig {
-        let mut cfg = EngineConfig::default();
-        cfg.decode.vxlan_ports.extend(&self.vxlan_ports);
-        cfg.decode.geneve_ports.extend(&self.geneve_ports);
-        cfg.decode.gtp_ports.extend(&self.gtp_ports);
-        cfg.flow.idle_timeout_ns = u64::try_from(self.idle_timeout.as_nanos()).unwrap_or(u64::MAX);
-        cfg.flow.max_pending = self.max_flow_buffer;
-        cfg.flow.limits.max_buffer = self.max_flow_buffer;
-        cfg.flow.max_flows = self.max_flows.max(1);
-        cfg
-    }
-
     /// Everything a run needs before the first packet: the engine settings with the key log,
     /// and the inventory (files, then a live cluster's objects). The error is one line for
     /// stderr (exit 2): an unreadable key log or inventory, or a cluster that cannot be read.
     pub fn prepare(&self) -> Result<Prepared, String> {
-        let mut cfg = self.engine_config();
-        cfg.keylog = Some(load_keylogs(&self.keylogs)?);
+        let mut cfg = self.engine.engine_config();
+        cfg.keylog = Some(load_keylogs(&self.engine.keylogs)?);
         let live = if self.kube.wants_live() {
             let sources = fetch_blocking(&self.kube.options()).map_err(|e| e.to_string())?;
             Some((sources, live_name(&self.kube)))

@@ -1,7 +1,7 @@
 //! `mtlscope live`: capture on running interfaces (or replay a capture through the same
 //! pipeline) and stream each flow's verdict as soon as it is decided.
 
-use super::{load_inventory, load_keylogs, RunInventory, EXIT_OK, EXIT_UNREADABLE};
+use super::{load_inventory, load_keylogs, EngineArgs, RunInventory, EXIT_OK, EXIT_UNREADABLE};
 use crate::analyze::AnalyzedFlow;
 use crate::check::{
     check_dto, text, Annotations, CheckArgs, CheckFlow, CheckFormat, CheckInput, CheckInputStats,
@@ -81,33 +81,8 @@ pub struct LiveArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
 
-    /// Extra UDP port carrying VXLAN (4789 and 8472 are always decoded).
-    #[arg(long = "vxlan-port", value_name = "PORT")]
-    pub vxlan_ports: Vec<u16>,
-
-    /// Extra UDP port carrying Geneve (6081 is always decoded).
-    #[arg(long = "geneve-port", value_name = "PORT")]
-    pub geneve_ports: Vec<u16>,
-
-    /// Extra UDP port carrying GTPv1-U (2152 is always decoded).
-    #[arg(long = "gtp-port", value_name = "PORT")]
-    pub gtp_ports: Vec<u16>,
-
-    /// A flow idle this long is finished (packet time, and the clock when nothing arrives).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
-    pub idle_timeout: Duration,
-
-    /// Most bytes buffered per flow direction while classifying.
-    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
-    pub max_flow_buffer: usize,
-
-    /// Most flows tracked at once; beyond it the longest-idle flow is finished early.
-    #[arg(long, value_name = "N", default_value_t = 500_000)]
-    pub max_flows: usize,
-
-    /// NSS key log to decrypt TLS 1.3 handshakes with; repeatable.
-    #[arg(long = "keylog", value_name = "FILE")]
-    pub keylogs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 
     /// Kubernetes objects to name the pods at both ends of every flow (as for analyze).
     #[arg(long = "inventory", value_name = "FILE")]
@@ -174,14 +149,8 @@ impl LiveArgs {
     }
 
     pub fn engine_config(&self) -> EngineConfig {
-        let mut cfg = EngineConfig::default();
-        cfg.decode.vxlan_ports.extend(&self.vxlan_ports);
-        cfg.decode.geneve_ports.extend(&self.geneve_ports);
-        cfg.decode.gtp_ports.extend(&self.gtp_ports);
-        cfg.flow.idle_timeout_ns = u64::try_from(self.idle_timeout.as_nanos()).unwrap_or(u64::MAX);
-        cfg.flow.max_pending = self.max_flow_buffer;
-        cfg.flow.limits.max_buffer = self.max_flow_buffer;
-        cfg.flow.max_flows = self.max_flows.max(1);
+        let mut cfg = self.engine.engine_config();
+        // Live reports verdicts as soon as they are decided, not only when flows end.
         cfg.flow.events = true;
         cfg
     }
@@ -380,7 +349,7 @@ fn run_tui(sources: Sources, mut cfg: LiveConfig, inv: Option<&RunInventory>) ->
 
 pub fn run(args: &LiveArgs) -> i32 {
     let mut engine = args.engine_config();
-    match load_keylogs(&args.keylogs) {
+    match load_keylogs(&args.engine.keylogs) {
         Ok(keylog) => engine.keylog = Some(keylog),
         Err(e) => {
             eprintln!("mtlscope: error: {e}");

@@ -23,7 +23,7 @@ use sha2::{Sha256, Sha384};
 
 use super::facts::{
     escape, fnv1a64, CertChain, DecryptedHandshake, HandshakeMsg, HandshakeType, TicketFacts,
-    TlsFacts, Version, MAX_CERTS, MAX_CERT_BYTES, MAX_MESSAGES,
+    TlsFacts, Version, MAX_MESSAGES,
 };
 use super::handshake::Ctx;
 use super::hello::walk_extensions;
@@ -483,49 +483,8 @@ fn encrypted_extensions_alpn(body: &[u8]) -> Option<String> {
 /// CertificateEntry certificate_list<0..2^24-1>`, each entry
 /// `opaque cert_data<1..2^24-1>; Extension extensions<0..2^16-1>`.
 pub fn parse_chain13(body: &[u8]) -> CertChain {
-    let mut chain = CertChain {
-        message_len: u32::try_from(body.len()).unwrap_or(u32::MAX),
-        parsed: true,
-        ..Default::default()
-    };
     let ctx_len = body.first().map_or(0, |&n| usize::from(n));
-    let Some(head) = body.get(1 + ctx_len..4 + ctx_len) else {
-        chain.malformed = true;
-        return chain;
-    };
-    let list_len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-    let mut rest = &body[4 + ctx_len..];
-    chain.malformed = list_len != rest.len();
-    let mut kept = 0usize;
-    while !rest.is_empty() {
-        let Some(h) = rest.get(..3) else {
-            chain.malformed = true;
-            break;
-        };
-        let len = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
-        let Some(der) = rest.get(3..3 + len) else {
-            chain.malformed = true;
-            break;
-        };
-        let Some(e) = rest.get(3 + len..5 + len) else {
-            chain.malformed = true;
-            break;
-        };
-        let ext_len = usize::from(u16::from_be_bytes([e[0], e[1]]));
-        chain.count += 1;
-        if chain.der.len() < MAX_CERTS && kept + der.len() <= MAX_CERT_BYTES {
-            kept += der.len();
-            chain.der.push(der.to_vec());
-        } else {
-            chain.der_truncated = true;
-        }
-        let Some(next) = rest.get(5 + len + ext_len..) else {
-            chain.malformed = true;
-            break;
-        };
-        rest = next;
-    }
-    chain
+    super::handshake::parse_cert_list(body, 1 + ctx_len, true)
 }
 
 /// TLS 1.3 NewSessionTicket: `uint32 ticket_lifetime; uint32 ticket_age_add;

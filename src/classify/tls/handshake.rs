@@ -271,17 +271,24 @@ fn session_echo(facts: &mut TlsFacts) {
 
 /// TLS <= 1.2 Certificate: `ASN.1Cert certificate_list<0..2^24-1>`, each `opaque<1..2^24-1>`.
 fn parse_chain(body: &[u8]) -> CertChain {
+    parse_cert_list(body, 0, false)
+}
+
+/// The `certificate_list` of a Certificate message, starting at `at` (after TLS 1.3's request
+/// context). TLS 1.3 entries carry `Extension extensions<0..2^16-1>` after each certificate
+/// (`entry_extensions`). Certificate DER is kept up to MAX_CERTS / MAX_CERT_BYTES.
+pub(crate) fn parse_cert_list(body: &[u8], at: usize, entry_extensions: bool) -> CertChain {
     let mut chain = CertChain {
         message_len: u32::try_from(body.len()).unwrap_or(u32::MAX),
         parsed: true,
         ..Default::default()
     };
-    let Some(head) = body.get(..3) else {
+    let Some(head) = body.get(at..at + 3) else {
         chain.malformed = true;
         return chain;
     };
     let list_len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-    let mut rest = &body[3..];
+    let mut rest = &body[at + 3..];
     chain.malformed = list_len != rest.len();
     let mut kept = 0usize;
     while !rest.is_empty() {
@@ -294,6 +301,14 @@ fn parse_chain(body: &[u8]) -> CertChain {
             chain.malformed = true;
             break;
         };
+        let mut next = 3 + len;
+        if entry_extensions {
+            let Some(e) = rest.get(next..next + 2) else {
+                chain.malformed = true;
+                break;
+            };
+            next += 2 + usize::from(u16::from_be_bytes([e[0], e[1]]));
+        }
         chain.count += 1;
         if chain.der.len() < MAX_CERTS && kept + der.len() <= MAX_CERT_BYTES {
             kept += der.len();
@@ -301,7 +316,11 @@ fn parse_chain(body: &[u8]) -> CertChain {
         } else {
             chain.der_truncated = true;
         }
-        rest = &rest[3 + len..];
+        let Some(after) = rest.get(next..) else {
+            chain.malformed = true;
+            break;
+        };
+        rest = after;
     }
     chain
 }

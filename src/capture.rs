@@ -811,17 +811,9 @@ mod tests {
     type Packets = Vec<(Timestamp, Vec<u8>, u32)>;
 
     fn read_all(bytes: &[u8]) -> (Packets, Result<(), CaptureError>) {
-        let mut out = Vec::new();
-        let mut r = match CaptureReader::new(bytes) {
-            Ok(r) => r,
-            Err(e) => return (out, Err(e)),
-        };
-        loop {
-            match r.next_packet(&mut |p| out.push((p.ts, p.data.to_vec(), p.orig_len))) {
-                Ok(true) => {}
-                Ok(false) => return (out, Ok(())),
-                Err(e) => return (out, Err(e)),
-            }
+        match CaptureReader::new(bytes) {
+            Ok(r) => read_with(r),
+            Err(e) => (Vec::new(), Err(e)),
         }
     }
 

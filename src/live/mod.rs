@@ -235,14 +235,7 @@ pub fn run(
         let wait = deadline.map_or(IDLE_POLL, |d| d.saturating_duration_since(now).min(IDLE_POLL));
         match sources.rx.recv_timeout(wait) {
             Ok(SourceMsg::Packet(p)) => {
-                let pkt = crate::capture::PacketRef {
-                    ts: p.ts,
-                    link: p.link,
-                    data: &p.data,
-                    orig_len: p.orig_len,
-                    iface: p.iface,
-                };
-                run.engine.push(&pkt);
+                run.engine.push(&p.as_packet_ref());
                 last_packet = Some((p.ts, Instant::now()));
             }
             Ok(SourceMsg::Done { iface, error }) => {
@@ -279,14 +272,7 @@ pub fn run(
     if run.error.is_none() && !timed_out {
         while let Ok(msg) = sources.rx.try_recv() {
             if let SourceMsg::Packet(p) = msg {
-                let pkt = crate::capture::PacketRef {
-                    ts: p.ts,
-                    link: p.link,
-                    data: &p.data,
-                    orig_len: p.orig_len,
-                    iface: p.iface,
-                };
-                run.engine.push(&pkt);
+                run.engine.push(&p.as_packet_ref());
             }
         }
     }

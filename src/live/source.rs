@@ -31,6 +31,19 @@ pub struct OwnedPacket {
     pub iface: u32,
 }
 
+impl OwnedPacket {
+    /// The packet as the engine takes it.
+    pub fn as_packet_ref(&self) -> crate::capture::PacketRef<'_> {
+        crate::capture::PacketRef {
+            ts: self.ts,
+            link: self.link,
+            data: &self.data,
+            orig_len: self.orig_len,
+            iface: self.iface,
+        }
+    }
+}
+
 /// What a source sends to the engine thread.
 #[derive(Debug)]
 pub enum SourceMsg {

@@ -6,7 +6,7 @@
 //! [`Prepared::read_all`]): engine settings, key logs, inventory (files and live), the
 //! resumption linker and the inventory's placement of each final flow.
 
-use crate::analyze::{self, Analysis};
+use crate::analyze;
 use crate::engine::EngineConfig;
 use crate::inventory::live::{fetch_blocking, KubeArgs};
 use crate::inventory::resolve_flows::{self, InventoryInfo};
@@ -384,17 +384,13 @@ fn analyze_json(
     writer.finish(inputs)
 }
 
-/// The table sorts the worst flows first, so it keeps every (compacted) flow until the end.
+/// The table sorts the worst flows first, so it keeps one short row per flow until the end.
 fn analyze_table(
     args: &AnalyzeArgs,
     prepared: &Prepared,
     out: &mut dyn Write,
     inputs: &mut Vec<analyze::InputReport>,
 ) -> io::Result<()> {
-    let mut analysis = Analysis::default();
-    prepared.read_all(&args.input, inputs, &mut |f| analysis.flows.push(f));
-    analysis.inputs = std::mem::take(inputs);
-    analysis.inventory = prepared.inventory.as_ref().map(|i| i.info.clone());
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -403,9 +399,10 @@ fn analyze_table(
         }
     };
     let style = table::Style { color };
-    let result = table::write(out, &analysis, style, table::Layout { flows: args.flows });
-    *inputs = analysis.inputs;
-    result
+    let layout = table::Layout { flows: args.flows };
+    let mut table = table::TableWriter::new(style, layout, prepared.inventory.is_some());
+    prepared.read_all(&args.input, inputs, &mut |f| table.add(&f));
+    table.finish(out)
 }
 
 /// Open one input (a path or `-`) and analyse it.

@@ -60,47 +60,113 @@ const REASONS: &str = "REASONS";
 const EDGE_HEADERS: [&str; 7] =
     ["CLIENT", "SERVER", "SCOPE", "FLOWS", "WORST", "VERDICTS", "REASONS"];
 
+/// Builds the table flow by flow, keeping only what it prints: the summary counts, the edges
+/// (with an inventory) and, when flows are listed, each flow's cells and sort key. A judged
+/// flow is dropped as soon as it is added, so memory grows by one short row per flow (not by
+/// the flow's facts).
+pub struct TableWriter {
+    style: Style,
+    layout: Layout,
+    inventory: bool,
+    summary: Summary,
+    edges: EdgeSet,
+    rows: Vec<FlowRow>,
+}
+
+/// One flow's cells (in one allocation, separated by `CELL_SEP`), the worst first when sorted.
+struct FlowRow {
+    key: (bool, u8, crate::Timestamp, u64),
+    verdict: Verdict,
+    cells: Box<str>,
+}
+
+/// Cells never hold control characters (payload-derived text goes through `printable`).
+const CELL_SEP: char = '\0';
+
+impl TableWriter {
+    /// `inventory`: the flows were placed with an inventory (edges first, flows only with
+    /// `layout.flows`).
+    pub fn new(style: Style, layout: Layout, inventory: bool) -> Self {
+        TableWriter {
+            style,
+            layout,
+            inventory,
+            summary: Summary::default(),
+            edges: EdgeSet::default(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, f: &AnalyzedFlow) {
+        self.summary.add(f);
+        if self.inventory {
+            resolve_flows::add_edge(&mut self.edges, f);
+        }
+        if !self.inventory || self.layout.flows {
+            let verdict = f.judgement.verdict;
+            self.rows.push(FlowRow {
+                key: (f.hop == Hop::Local, verdict.severity(), f.record.first_seen, f.record.id),
+                verdict,
+                cells: join_cells(row(f, self.inventory)),
+            });
+        }
+    }
+
+    pub fn finish(mut self, out: &mut dyn Write) -> io::Result<()> {
+        let style = self.style;
+        if self.inventory {
+            write_edges(out, &self.edges, style)?;
+        }
+        if !self.inventory || self.layout.flows {
+            if self.inventory && !self.rows.is_empty() {
+                writeln!(out)?;
+                writeln!(out, "{}", style.bold("FLOWS"))?;
+            }
+            self.rows.sort_unstable_by_key(|r| r.key);
+            let mut headers: Vec<&str> = FLOW_HEADERS.to_vec();
+            let verdict_col = if self.inventory {
+                headers.insert(2, SCOPE);
+                headers.insert(headers.len() - 1, REASONS);
+                4
+            } else {
+                3
+            };
+            let cells: Vec<Vec<&str>> =
+                self.rows.iter().map(|r| r.cells.split(CELL_SEP).collect()).collect();
+            let rows: Vec<(&[&str], Verdict)> =
+                cells.iter().zip(&self.rows).map(|(c, r)| (&c[..], r.verdict)).collect();
+            grid(out, &headers, &rows, verdict_col, style)?;
+        }
+        write_summary(out, &self.summary, self.inventory, style, self.layout)
+    }
+}
+
+/// The cells in one string; a `CELL_SEP` inside a cell (a hostile SNI, say) is escaped.
+fn join_cells(cells: Vec<String>) -> Box<str> {
+    let mut line = String::with_capacity(cells.iter().map(|c| c.len() + 1).sum());
+    for (i, cell) in cells.iter().enumerate() {
+        if i > 0 {
+            line.push(CELL_SEP);
+        }
+        if cell.contains(CELL_SEP) {
+            line.push_str(&cell.replace(CELL_SEP, "\\x00"));
+        } else {
+            line.push_str(cell);
+        }
+    }
+    line.into_boxed_str()
+}
+
+/// The whole table of an analysis at once.
 pub fn write(
     out: &mut dyn Write,
     analysis: &Analysis,
     style: Style,
     layout: Layout,
 ) -> io::Result<()> {
-    let with_inventory = analysis.inventory.is_some();
-    if with_inventory {
-        write_edges(out, analysis, style)?;
-    }
-    if !with_inventory || layout.flows {
-        if with_inventory && !analysis.flows.is_empty() {
-            writeln!(out)?;
-            writeln!(out, "{}", style.bold("FLOWS"))?;
-        }
-        write_flows(out, analysis, style, with_inventory)?;
-    }
-    write_summary(out, analysis, style, layout)
-}
-
-fn write_flows(
-    out: &mut dyn Write,
-    analysis: &Analysis,
-    style: Style,
-    inventory: bool,
-) -> io::Result<()> {
-    let mut flows: Vec<&AnalyzedFlow> = analysis.flows.iter().collect();
-    flows.sort_by_key(|f| {
-        (f.hop == Hop::Local, f.judgement.verdict.severity(), f.record.first_seen, f.record.id)
-    });
-    let mut headers: Vec<&str> = FLOW_HEADERS.to_vec();
-    let verdict_col = if inventory {
-        headers.insert(2, SCOPE);
-        headers.insert(headers.len() - 1, REASONS);
-        4
-    } else {
-        3
-    };
-    let rows: Vec<(Vec<String>, Verdict)> =
-        flows.iter().map(|f| (row(f, inventory), f.judgement.verdict)).collect();
-    grid(out, &headers, &rows, verdict_col, style)
+    let mut table = TableWriter::new(style, layout, analysis.inventory.is_some());
+    analysis.flows.iter().for_each(|f| table.add(f));
+    table.finish(out)
 }
 
 /// Columns padded to their widest cell (the last one is not padded); cell `paint` of each row
@@ -108,7 +174,7 @@ fn write_flows(
 fn grid(
     out: &mut dyn Write,
     headers: &[&str],
-    rows: &[(Vec<String>, Verdict)],
+    rows: &[(&[impl AsRef<str>], Verdict)],
     paint: usize,
     style: Style,
 ) -> io::Result<()> {
@@ -116,7 +182,7 @@ fn grid(
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for (r, _) in rows {
         for (w, cell) in widths.iter_mut().zip(r.iter()).take(last) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(cell.as_ref().chars().count());
         }
     }
     if !rows.is_empty() {
@@ -127,7 +193,8 @@ fn grid(
     for (r, verdict) in rows {
         let mut line = String::new();
         for (i, (cell, &w)) in r.iter().zip(&widths).enumerate() {
-            let padded = if i == last { cell.clone() } else { format!("{cell:<w$}  ") };
+            let cell = cell.as_ref();
+            let padded = if i == last { cell.to_string() } else { format!("{cell:<w$}  ") };
             if i == paint {
                 line.push_str(&style.paint(&padded, *verdict));
             } else {
@@ -205,9 +272,7 @@ fn verdict_named(word: &str) -> Verdict {
 
 /// One row per edge (pod-to-pod first, worst first), then why the edges that are not mTLS
 /// are not, and every identity mismatch.
-fn write_edges(out: &mut dyn Write, analysis: &Analysis, style: Style) -> io::Result<()> {
-    let mut set = EdgeSet::default();
-    analysis.flows.iter().for_each(|f| resolve_flows::add_edge(&mut set, f));
+fn write_edges(out: &mut dyn Write, set: &EdgeSet, style: Style) -> io::Result<()> {
     let edges = set.sorted();
     if edges.is_empty() {
         return Ok(());
@@ -234,6 +299,7 @@ fn write_edges(out: &mut dyn Write, analysis: &Analysis, style: Style) -> io::Re
             (cells, verdict_named(&e.worst))
         })
         .collect();
+    let rows: Vec<(&[String], Verdict)> = rows.iter().map(|(c, v)| (&c[..], *v)).collect();
     grid(out, &EDGE_HEADERS, &rows, 4, style)?;
     let explained: Vec<_> = edges.iter().filter(|e| !e.reasons.is_empty()).collect();
     if !explained.is_empty() {
@@ -264,11 +330,11 @@ fn write_edges(out: &mut dyn Write, analysis: &Analysis, style: Style) -> io::Re
 
 fn write_summary(
     out: &mut dyn Write,
-    analysis: &Analysis,
+    s: &Summary,
+    inventory: bool,
     style: Style,
     layout: Layout,
 ) -> io::Result<()> {
-    let s = Summary::of(analysis);
     writeln!(out)?;
     let noun = if s.flows == 1 { "flow" } else { "flows" };
     let parts: Vec<String> =
@@ -286,7 +352,7 @@ fn write_summary(
             if s.network_not_mtls == 1 { "flow is" } else { "flows are" }
         )?;
     }
-    if analysis.inventory.is_some() {
+    if inventory {
         if s.pod_not_mtls > 0 {
             let noun = if s.pod_not_mtls == 1 { "flow is" } else { "flows are" };
             writeln!(out, "{} pod-to-pod/pod-to-service {noun} not mTLS", s.pod_not_mtls)?;
@@ -301,4 +367,17 @@ fn write_summary(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_cells_split_back_and_a_separator_inside_a_cell_is_escaped() {
+        let cells = vec!["a b".to_string(), String::new(), "evil\0sni".to_string(), "x".into()];
+        let line = join_cells(cells);
+        let back: Vec<&str> = line.split(CELL_SEP).collect();
+        assert_eq!(back, ["a b", "", "evil\\x00sni", "x"]);
+    }
 }

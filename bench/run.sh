@@ -96,6 +96,8 @@ PACKETS=$("$OUT/pcap_read" "$CORPUS" | sed -n 's/^packets=\([0-9]*\).*/\1/p')
 for i in $(seq 1 "$RUNS"); do
     run_timed pcap_read "$CORPUS" "$i" "$OUT/pcap_read" "$CORPUS"
     run_timed mtlscope "$CORPUS" "$i" "$MTLSCOPE" analyze --format json "$CORPUS"
+    # the default output: the table for people (sorted, so it keeps one short row per flow)
+    run_timed mtlscope_table "$CORPUS" "$i" "$MTLSCOPE" analyze --color never "$CORPUS"
 done
 
 # --- tshark --------------------------------------------------------------------------
@@ -197,7 +199,7 @@ def stats(tool):
             "load": max(loads)}
 
 res = {}
-for tool in ("pcap_read", "mtlscope"):
+for tool in ("pcap_read", "mtlscope", "mtlscope_table"):
     s = stats(tool)
     if s:
         s.update(bytes=size, packets=packets, note="median of %d: %s" % (
@@ -226,7 +228,9 @@ def fmt_row(name, s):
             "%.1f" % s["rss"], s["note"]]
 
 hdr = ["tool", "wall s", "CPU s", "MB/s", "packets/s", "peak RSS MiB", "how"]
-table = [fmt_row(n, res[n]) for n in ("pcap_read", "mtlscope", "tshark") if n in res]
+NAMES = {"mtlscope": "mtlscope --format json", "mtlscope_table": "mtlscope (table)"}
+table = [fmt_row(NAMES.get(n, n), res[n])
+         for n in ("pcap_read", "mtlscope", "mtlscope_table", "tshark") if n in res]
 
 lines = []
 lines.append("## Benchmark results\n")
@@ -249,23 +253,25 @@ for r in table:
 lines.append("")
 
 verdict = []
-m, p, t = res.get("mtlscope"), res.get("pcap_read"), res.get("tshark")
+p, t = res.get("pcap_read"), res.get("tshark")
 ok_all = True
-if m and p:
-    r = m["wall"] / p["wall"]
-    ok = r <= 1.5
-    ok_all &= ok
-    verdict.append("| mtlscope / pcap_read wall time | %.2fx | <= 1.5x | %s |" % (r, "PASS" if ok else "FAIL"))
-if m and t:
-    r = t["wall"] / m["wall"]
-    ok = r >= 50
-    ok_all &= ok
-    verdict.append("| tshark / mtlscope wall time | %.1fx | >= 50x | %s |" % (r, "PASS" if ok else "FAIL"))
-if m:
-    ok = m["rss"] < 64
-    ok_all &= ok
-    scale = "" if abs(size / 1e9 - 2) < 0.2 else " (target is for 2 GB; this file is %.2f GB)" % (size / 1e9)
-    verdict.append("| mtlscope peak RSS | %.1f MiB | < 64 MiB%s | %s |" % (m["rss"], scale, "PASS" if ok else "FAIL"))
+scale = "" if abs(size / 1e9 - 2) < 0.2 else " (target is for 2 GB; this file is %.2f GB)" % (size / 1e9)
+for key in ("mtlscope", "mtlscope_table"):
+    m, name = res.get(key), NAMES[key]
+    if m and p:
+        r = m["wall"] / p["wall"]
+        ok = r <= 1.5
+        ok_all &= ok
+        verdict.append("| %s / pcap_read wall time | %.2fx | <= 1.5x | %s |" % (name, r, "PASS" if ok else "FAIL"))
+    if m and t:
+        r = t["wall"] / m["wall"]
+        ok = r >= 50
+        ok_all &= ok
+        verdict.append("| tshark / %s wall time | %.1fx | >= 50x | %s |" % (name, r, "PASS" if ok else "FAIL"))
+    if m:
+        ok = m["rss"] < 64
+        ok_all &= ok
+        verdict.append("| %s peak RSS | %.1f MiB | < 64 MiB%s | %s |" % (name, m["rss"], scale, "PASS" if ok else "FAIL"))
 lines.append("| check | measured | target | verdict |")
 lines.append("|---|---|---|---|")
 lines += verdict

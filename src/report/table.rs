@@ -286,6 +286,22 @@ fn write_summary(
             if s.network_not_mtls == 1 { "flow is" } else { "flows are" }
         )?;
     }
+    let mut hit = crate::analyze::LimitsHit::default();
+    analysis.inputs.iter().for_each(|i| hit.add(&i.limits));
+    let caps: Vec<String> = [
+        ("--max-flows", hit.max_flows, "flows finished early"),
+        ("--max-flow-buffer", hit.max_flow_buffer, "flows not fully analysed"),
+        ("--max-sessions", hit.max_sessions, "session handles forgotten"),
+        ("--max-resumed-waiting", hit.max_resumed_waiting, "resumed flows not linked"),
+    ]
+    .iter()
+    .filter(|(_, n, _)| *n > 0)
+    .map(|(flag, n, what)| format!("{flag}: {n} {what}"))
+    .collect();
+    if !caps.is_empty() {
+        let line = format!("caps hit ({}; see warnings)", caps.join(", "));
+        writeln!(out, "{}", style.paint(&line, Verdict::Plaintext))?;
+    }
     if analysis.inventory.is_some() {
         if s.pod_not_mtls > 0 {
             let noun = if s.pod_not_mtls == 1 { "flow is" } else { "flows are" };

@@ -48,9 +48,26 @@ pub struct AnalyzedFlow {
     /// Where the flow ran in the cluster, when an inventory was given
     /// ([`crate::inventory::resolve_flows::enrich`], after linking).
     pub placement: Option<Box<Placement>>,
+    /// Not held back for resumption linking: `--max-resumed-waiting` flows were waiting.
+    pub link_cap_hit: bool,
 }
 
 impl AnalyzedFlow {
+    /// The caps that cut this flow's analysis short, by their flag names (JSON `limits_hit`).
+    pub fn limits_hit(&self) -> Vec<&'static str> {
+        let mut hit = Vec::new();
+        if self.record.evicted {
+            hit.push("max-flows");
+        }
+        if self.record.reassembly.iter().any(|r| r.cap_hit) {
+            hit.push("max-flow-buffer");
+        }
+        if self.link_cap_hit {
+            hit.push("max-resumed-waiting");
+        }
+        hit
+    }
+
     /// The identity the client's certificate named, if one was seen.
     pub fn client_identity(&self) -> Option<String> {
         self.identities.as_ref()?.client.as_ref()?.identity.clone()
@@ -68,8 +85,62 @@ pub struct InputReport {
     /// Input unusable from the start (not a capture, unreadable): exit code 2.
     pub fatal: Option<String>,
     pub warnings: Vec<String>,
-    /// Key-log bytes found in Decryption Secrets Blocks.
-    pub secrets: Vec<Vec<u8>>,
+    /// How often each cap was hit while this input was read.
+    pub limits: LimitsHit,
+}
+
+/// Caps hit while reading one input (see README, Memory caps). Nothing is dropped silently:
+/// each count also has a warning, and the flows concerned say so in `limits_hit`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitsHit {
+    /// Flows finished early because the flow table was full (`--max-flows`).
+    pub max_flows: u64,
+    /// Flows with bytes left unanalysed because a direction's reassembly buffer was full
+    /// (`--max-flow-buffer`).
+    pub max_flow_buffer: u64,
+    /// Session handles forgotten by the resumption linker (`--max-sessions`).
+    pub max_sessions: u64,
+    /// Resumed flows reported without waiting for their origin (`--max-resumed-waiting`).
+    pub max_resumed_waiting: u64,
+}
+
+impl LimitsHit {
+    pub fn add(&mut self, o: &LimitsHit) {
+        self.max_flows += o.max_flows;
+        self.max_flow_buffer += o.max_flow_buffer;
+        self.max_sessions += o.max_sessions;
+        self.max_resumed_waiting += o.max_resumed_waiting;
+    }
+
+    /// One warning line per cap hit.
+    pub fn warnings(&self, cfg: &EngineConfig) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.max_flows > 0 {
+            w.push(format!(
+                "flow table cap reached (--max-flows {}): {} flows were finished early, the longest idle first",
+                cfg.flow.max_flows, self.max_flows
+            ));
+        }
+        if self.max_flow_buffer > 0 {
+            w.push(format!(
+                "reassembly buffer cap reached (--max-flow-buffer {}): {} flows had bytes left unanalysed",
+                cfg.flow.max_pending, self.max_flow_buffer
+            ));
+        }
+        if self.max_sessions > 0 {
+            w.push(format!(
+                "resumption linker cap reached (--max-sessions {}): {} session handles were forgotten, oldest first; later resumptions of them stay unlinked",
+                cfg.link.max_sessions, self.max_sessions
+            ));
+        }
+        if self.max_resumed_waiting > 0 {
+            w.push(format!(
+                "resumption linker cap reached (--max-resumed-waiting {}): {} resumed flows were reported without waiting for their origin",
+                cfg.link.max_waiting, self.max_resumed_waiting
+            ));
+        }
+        w
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -81,6 +152,18 @@ pub struct Analysis {
 }
 
 impl InputReport {
+    /// Adds the resumption linker's cap counts while this input was read (`after - before`
+    /// of [`Linker::counters`]) and their warnings.
+    pub fn note_linker(&mut self, cfg: &EngineConfig, before: (u64, u64), after: (u64, u64)) {
+        let hit = LimitsHit {
+            max_sessions: after.0 - before.0,
+            max_resumed_waiting: after.1 - before.1,
+            ..LimitsHit::default()
+        };
+        self.warnings.extend(hit.warnings(cfg));
+        self.limits.add(&hit);
+    }
+
     /// A report with nothing read yet.
     pub fn unreadable(path: &str) -> Self {
         InputReport {
@@ -91,7 +174,7 @@ impl InputReport {
             table: TableStats::default(),
             fatal: None,
             warnings: Vec::new(),
-            secrets: Vec::new(),
+            limits: LimitsHit::default(),
         }
     }
 }
@@ -108,12 +191,13 @@ pub fn analyze_reader<R: Read + Send>(
     progress: Progress<'_>,
 ) {
     let Analysis { inputs, flows, .. } = analysis;
-    let mut linker = Linker::new(link::LinkLimits::default());
+    let mut linker = Linker::new(cfg.link);
     let mut sink = |f| flows.push(f);
-    let report = analyze_stream(inputs.len(), path, input, cfg, progress, &mut |f| {
+    let mut report = analyze_stream(inputs.len(), path, input, cfg, progress, &mut |f| {
         linker.push(f, &mut sink)
     });
     linker.finish(&mut sink);
+    report.note_linker(cfg, (0, 0), linker.counters());
     inputs.push(report);
 }
 
@@ -167,6 +251,13 @@ pub fn analyze_stream<R: Read + Send>(
     });
     if report.fatal.is_none() {
         report.warnings.extend(tally.warnings(&keylog, keylog_before));
+        let hit = LimitsHit {
+            max_flows: report.table.flows_evicted,
+            max_flow_buffer: tally.buffer_capped,
+            ..LimitsHit::default()
+        };
+        report.warnings.extend(hit.warnings(&cfg));
+        report.limits.add(&hit);
     }
     report
 }
@@ -220,7 +311,6 @@ fn run_engine(
     report.format = Some(reader.format());
     report.interfaces = reader.interfaces().to_vec();
     report.warnings.extend(reader.warnings().iter().cloned());
-    report.secrets = reader.secrets().to_vec();
     report.stats = engine.stats().clone();
     report.table = engine.table_stats();
     add_stat_warnings(&mut report);
@@ -241,10 +331,13 @@ fn run_engine(
 struct DecryptTally {
     decrypted: u64,
     failed: u64,
+    /// Flows that hit the reassembly buffer cap (not a key-log count; counted on the way).
+    buffer_capped: u64,
 }
 
 impl DecryptTally {
     fn add(&mut self, f: &AnalyzedFlow) {
+        self.buffer_capped += u64::from(f.record.reassembly.iter().any(|r| r.cap_hit));
         if let Classification::Tls { facts, .. } = &f.record.classification {
             // The client's flight, up to its Finished, is what proves client authentication.
             match facts.decrypted.as_ref().map(|d| d.client_finished) {
@@ -308,6 +401,7 @@ pub fn judge_all(
             session,
             resumed_from: None,
             placement: None,
+            link_cap_hit: false,
         });
     }
 }
@@ -336,12 +430,6 @@ fn add_stat_warnings(report: &mut InputReport) {
     }
     for (what, count) in &s.decode_errors {
         w.push(format!("{count} packets could not be decoded: {what}"));
-    }
-    if report.table.flows_evicted > 0 {
-        w.push(format!(
-            "flow table cap reached: {} flows were finished early",
-            report.table.flows_evicted
-        ));
     }
     report.warnings.extend(w);
 }

@@ -125,8 +125,9 @@ struct ReaderState {
     interfaces: Vec<Interface>,
     /// Per interface: (units per second, offset in seconds) for pcapng timestamps.
     ts_params: Vec<(u64, i64)>,
-    /// TLS key logs found in pcapng Decryption Secrets Blocks.
-    secrets: Vec<Vec<u8>>,
+    /// pcapng Decryption Secrets Blocks with a TLS key log seen so far. Their bytes go only
+    /// into `keylog`: the raw key log is never kept (nor echoed).
+    secrets_blocks: u64,
     /// Where those secrets go as soon as they are read (before the packets after them).
     keylog: Option<std::sync::Arc<crate::keylog::KeyLog>>,
     warnings: Vec<String>,
@@ -169,7 +170,7 @@ impl<'r> CaptureReader<'r> {
             format: Format::PcapNg,
             interfaces: Vec::new(),
             ts_params: Vec::new(),
-            secrets: Vec::new(),
+            secrets_blocks: 0,
             keylog: None,
             warnings: Vec::new(),
         };
@@ -212,9 +213,9 @@ impl<'r> CaptureReader<'r> {
         &self.state.interfaces
     }
 
-    /// Key-log bytes from pcapng Decryption Secrets Blocks (TLS key log type only).
-    pub fn secrets(&self) -> &[Vec<u8>] {
-        &self.state.secrets
+    /// pcapng Decryption Secrets Blocks with a TLS key log read so far.
+    pub fn secrets_blocks(&self) -> u64 {
+        self.state.secrets_blocks
     }
 
     /// Add every Decryption Secrets Block's key log to `keylog` the moment it is read.
@@ -695,7 +696,7 @@ impl ReaderState {
     }
 
     fn ng_block(&mut self, block: NgBlock<'_>, sink: &mut dyn FnMut(PacketRef<'_>)) -> bool {
-        let ReaderState { interfaces, ts_params, secrets, keylog, warnings, .. } = self;
+        let ReaderState { interfaces, ts_params, secrets_blocks, keylog, warnings, .. } = self;
         match block {
             NgBlock::SectionHeader(_) => {
                 // Interface ids are per section.
@@ -767,7 +768,7 @@ impl ReaderState {
                     if let Some(k) = keylog {
                         k.add(&dsb.data[..len]);
                     }
-                    secrets.push(dsb.data[..len].to_vec());
+                    *secrets_blocks += 1;
                 }
                 false
             }

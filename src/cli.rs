@@ -148,9 +148,26 @@ pub struct EngineArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
     pub max_flow_buffer: usize,
 
-    /// Most flows tracked at once; beyond it the longest-idle flow is finished early (reported).
+    /// Most flows tracked at once; beyond it the longest-idle flows are finished early
+    /// (reported per flow and per input).
     #[arg(long, value_name = "N", default_value_t = 500_000)]
     pub max_flows: usize,
+
+    /// Most TLS session handles (session ids, tickets) remembered to link resumed sessions
+    /// to the handshake that created them; the oldest are forgotten first (reported).
+    #[arg(long, value_name = "N", default_value_t = LinkLimits::default().max_sessions)]
+    pub max_sessions: usize,
+
+    /// Most resumed flows held back waiting for their origin handshake to finish; beyond it
+    /// a resumed flow is reported unlinked at once (reported per flow and per input).
+    #[arg(long, value_name = "N", default_value_t = LinkLimits::default().max_waiting)]
+    pub max_resumed_waiting: usize,
+
+    /// Replace what the application wrote (HTTP paths and queries, Host, HTTP/2 :path and
+    /// :authority, the first word of other plaintext) with "[redacted]" in every output.
+    /// TLS metadata (SNI, ALPN, certificates) is kept.
+    #[arg(long)]
+    pub redact: bool,
 
     /// NSS key log (SSLKEYLOGFILE format) to decrypt TLS 1.3 handshakes with, for proof
     /// `decrypted`; repeatable. pcapng Decryption Secrets Blocks are always used too.
@@ -169,6 +186,9 @@ impl EngineArgs {
         cfg.flow.max_pending = self.max_flow_buffer;
         cfg.flow.limits.max_buffer = self.max_flow_buffer;
         cfg.flow.max_flows = self.max_flows.max(1);
+        cfg.flow.redact = self.redact;
+        cfg.link =
+            LinkLimits { max_sessions: self.max_sessions, max_waiting: self.max_resumed_waiting };
         cfg
     }
 }
@@ -228,10 +248,12 @@ impl Prepared {
             RunInventory::enrich(inventory, &mut f);
             sink(f)
         };
-        let mut linker = Linker::new(LinkLimits::default());
+        let mut linker = Linker::new(self.cfg.link);
         for path in &args.inputs {
-            let report =
+            let before = linker.counters();
+            let mut report =
                 read_input(args, &self.cfg, path, inputs.len(), &mut |f| linker.push(f, &mut emit));
+            report.note_linker(&self.cfg, before, linker.counters());
             inputs.push(report);
         }
         linker.finish(&mut emit);
@@ -402,7 +424,7 @@ fn analyze_table(
     let layout = table::Layout { flows: args.flows };
     let mut table = table::TableWriter::new(style, layout, prepared.inventory.is_some());
     prepared.read_all(&args.input, inputs, &mut |f| table.add(&f));
-    table.finish(out)
+    table.finish(out, inputs)
 }
 
 /// Open one input (a path or `-`) and analyse it.

@@ -5,6 +5,7 @@ use crate::capture::PacketRef;
 use crate::decode::{self, DecodeConfig, DecodeError, Decoded, LinkType, Skip};
 use crate::flow::{FlowConfig, FlowRecord, FlowTable, TableStats};
 use crate::keylog::KeyLog;
+use crate::link::LinkLimits;
 use crate::Timestamp;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ pub struct EngineConfig {
     pub flow: FlowConfig,
     /// Secrets to decrypt TLS 1.3 handshakes with (`--keylog`, pcapng Decryption Secrets).
     pub keylog: Option<Arc<KeyLog>>,
+    /// Bounds of the resumption linker that follows the engine (`analyze`, `check`, `live`).
+    pub link: LinkLimits,
 }
 
 /// What the engine counted while reading packets.

@@ -10,7 +10,8 @@ use rustc_hash::FxHashMap;
 use std::sync::RwLock;
 
 /// The secrets logged for one client random (TLS 1.3 labels; CLIENT_RANDOM for TLS <= 1.2).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `Debug` says which secrets are present, never their bytes.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
     pub client_handshake: Option<Vec<u8>>,
     pub server_handshake: Option<Vec<u8>>,
@@ -19,6 +20,20 @@ pub struct Secrets {
     pub client_early: Option<Vec<u8>>,
     /// TLS <= 1.2 master secret (kept for completeness; not used for decryption).
     pub master: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let has = |s: &Option<Vec<u8>>| if s.is_some() { "<secret>" } else { "-" };
+        f.debug_struct("Secrets")
+            .field("client_handshake", &has(&self.client_handshake))
+            .field("server_handshake", &has(&self.server_handshake))
+            .field("client_traffic_0", &has(&self.client_traffic_0))
+            .field("server_traffic_0", &has(&self.server_traffic_0))
+            .field("client_early", &has(&self.client_early))
+            .field("master", &has(&self.master))
+            .finish()
+    }
 }
 
 /// Counts of what was read.
@@ -42,16 +57,22 @@ impl KeyLogStats {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Inner {
     map: FxHashMap<[u8; 32], Secrets>,
     stats: KeyLogStats,
 }
 
-/// A key log: client random -> secrets.
-#[derive(Debug, Default)]
+/// A key log: client random -> secrets. Read, never echoed: `Debug` shows only the counts.
+#[derive(Default)]
 pub struct KeyLog {
     inner: RwLock<Inner>,
+}
+
+impl std::fmt::Debug for KeyLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyLog").field("stats", &self.stats()).finish_non_exhaustive()
+    }
 }
 
 /// How one line reads.
@@ -187,6 +208,16 @@ mod tests {
     use super::*;
 
     const R: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf";
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let log = KeyLog::new();
+        let r = "a5".repeat(32);
+        log.add(format!("CLIENT_HANDSHAKE_TRAFFIC_SECRET {r} {}\n", "c3".repeat(32)).as_bytes());
+        let shown = format!("{log:?} {:?}", log.lookup(&[0xa5; 32]));
+        assert!(shown.contains("entries: 1") && shown.contains("<secret>"), "{shown}");
+        assert!(!shown.contains("c3c3") && !shown.contains("195, 195"), "{shown}");
+    }
 
     #[test]
     fn reads_labels_and_ignores_the_rest() {

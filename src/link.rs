@@ -18,6 +18,8 @@ use crate::classify::Classification;
 use crate::verdict::{ClientCert, Judgement, Proof, Verdict};
 use crate::Timestamp;
 use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// A session handle: the digest of a session id or of a ticket (TLS 1.2 ticket or TLS 1.3 PSK
 /// identity, which are the same bytes as the NewSessionTicket's ticket).
@@ -89,10 +91,12 @@ pub struct Origin {
     pub by: &'static str,
 }
 
-/// Bounds that keep the linker's memory flat on endless captures.
-#[derive(Debug, Clone, Copy)]
+/// Bounds that keep the linker's memory flat on endless captures (`--max-sessions`,
+/// `--max-resumed-waiting`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkLimits {
-    /// Session handles remembered (oldest forgotten first once full).
+    /// Session handles remembered (oldest forgotten first once full). An origin flow's
+    /// summary is kept only while one of its handles is remembered.
     pub max_sessions: usize,
     /// Resumed flows held back waiting for an origin (beyond: reported unlinked at once).
     pub max_waiting: usize,
@@ -100,10 +104,12 @@ pub struct LinkLimits {
 
 impl Default for LinkLimits {
     fn default() -> Self {
-        LinkLimits { max_sessions: 1 << 20, max_waiting: 1 << 16 }
+        LinkLimits { max_sessions: 1 << 18, max_waiting: 1 << 14 }
     }
 }
 
+/// What a resumed flow inherits from its origin; shared by the origin's handles and freed
+/// with the last of them.
 #[derive(Debug, Clone)]
 struct Known {
     input: usize,
@@ -119,13 +125,16 @@ struct Known {
 #[derive(Debug, Default)]
 pub struct Linker {
     limits: LinkLimits,
-    sessions: FxHashMap<SessionKey, u32>,
-    known: Vec<Known>,
+    sessions: FxHashMap<SessionKey, Arc<Known>>,
     /// Insertion order of `sessions`, to forget the oldest when full.
-    order: std::collections::VecDeque<SessionKey>,
-    waiting: Vec<Option<AnalyzedFlow>>,
-    waiting_by_key: FxHashMap<SessionKey, Vec<usize>>,
-    waiting_count: usize,
+    order: VecDeque<SessionKey>,
+    /// Flows waiting for an origin, by arrival number (so the end of the run reports them in
+    /// arrival order).
+    waiting: BTreeMap<u64, AnalyzedFlow>,
+    /// Arrival numbers of the waiting flows, per handle they resume. A flow leaves every list
+    /// it is on when it is released, so this never outgrows `waiting`.
+    waiting_by_key: FxHashMap<SessionKey, Vec<u64>>,
+    arrivals: u64,
     /// Resumed flows reported without waiting because `max_waiting` was reached.
     pub overflowed: u64,
     /// Session handles forgotten because `max_sessions` was reached.
@@ -137,35 +146,56 @@ impl Linker {
         Linker { limits, ..Linker::default() }
     }
 
+    /// (session handles forgotten, resumed flows not held back) so far.
+    pub fn counters(&self) -> (u64, u64) {
+        (self.forgotten, self.overflowed)
+    }
+
+    /// Session handles remembered now.
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Resumed flows waiting for their origin now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
     /// Take one judged flow; hand it (and any flow it unblocks) to `sink` when it is final.
     pub fn push(&mut self, mut flow: AnalyzedFlow, sink: &mut dyn FnMut(AnalyzedFlow)) {
         if !flow.session.resumes.is_empty() {
-            if let Some((origin_ix, by)) = self.find(&flow.session.resumes) {
-                self.link(&mut flow, origin_ix, by);
-            } else if self.waiting_count < self.limits.max_waiting {
-                let ix = self.waiting.len();
+            if let Some((origin, by)) = self.find(&flow.session.resumes) {
+                link(&mut flow, &origin, by);
+            } else if self.waiting.len() < self.limits.max_waiting {
+                let n = self.arrivals;
+                self.arrivals += 1;
                 for key in &flow.session.resumes {
-                    self.waiting_by_key.entry(*key).or_default().push(ix);
+                    let list = self.waiting_by_key.entry(*key).or_default();
+                    if !list.contains(&n) {
+                        list.push(n);
+                    }
                 }
-                self.waiting.push(Some(flow));
-                self.waiting_count += 1;
+                self.waiting.insert(n, flow);
                 return;
             } else {
                 self.overflowed += 1;
+                flow.link_cap_hit = true;
+                flow.judgement.warnings.push(format!(
+                    "not linked to the handshake that created its session: {} resumed flows were \
+                     already waiting for theirs (--max-resumed-waiting)",
+                    self.limits.max_waiting
+                ));
                 unlinked(&mut flow, "too many resumed flows were waiting for their origin");
             }
         }
         let mut ready = vec![flow];
         while let Some(flow) = ready.pop() {
-            let origin_ix = self.register(&flow);
-            if let Some(ix) = origin_ix {
+            if let Some(origin) = self.register(&flow) {
                 // Flows that waited for one of the handles this flow gave out.
                 for key in &flow.session.issued {
-                    for w in self.waiting_by_key.remove(key).unwrap_or_default() {
-                        if let Some(mut waiter) = self.waiting[w].take() {
-                            self.waiting_count -= 1;
-                            let by = by_word(*key);
-                            self.link(&mut waiter, ix, by);
+                    for n in self.waiting_by_key.remove(key).unwrap_or_default() {
+                        if let Some(mut waiter) = self.release(n) {
+                            link(&mut waiter, &origin, by_word(*key));
                             ready.push(waiter);
                         }
                     }
@@ -173,17 +203,12 @@ impl Linker {
             }
             sink(flow);
         }
-        if self.waiting_count == 0 && !self.waiting.is_empty() {
-            self.waiting.clear();
-            self.waiting_by_key.clear();
-        }
     }
 
     /// The run is over: report every flow still waiting as unlinked, in arrival order.
     pub fn finish(&mut self, sink: &mut dyn FnMut(AnalyzedFlow)) {
         self.waiting_by_key.clear();
-        self.waiting_count = 0;
-        for mut flow in std::mem::take(&mut self.waiting).into_iter().flatten() {
+        for mut flow in std::mem::take(&mut self.waiting).into_values() {
             let why = if flow.session.psk {
                 "no handshake in this run is known to have issued its ticket (TLS 1.3 sends \
                  tickets encrypted: a key log for the original handshake links them)"
@@ -195,17 +220,30 @@ impl Linker {
         }
     }
 
-    fn find(&self, keys: &[SessionKey]) -> Option<(usize, &'static str)> {
-        keys.iter().find_map(|k| self.sessions.get(k).map(|&ix| (ix as usize, by_word(*k))))
+    /// Take waiting flow `n` out, and off the lists of its other handles.
+    fn release(&mut self, n: u64) -> Option<AnalyzedFlow> {
+        let flow = self.waiting.remove(&n)?;
+        for key in &flow.session.resumes {
+            if let Some(list) = self.waiting_by_key.get_mut(key) {
+                list.retain(|&m| m != n);
+                if list.is_empty() {
+                    self.waiting_by_key.remove(key);
+                }
+            }
+        }
+        Some(flow)
     }
 
-    /// Remember the handles `flow` gave out; returns its index among known origins.
-    fn register(&mut self, flow: &AnalyzedFlow) -> Option<usize> {
+    fn find(&self, keys: &[SessionKey]) -> Option<(Arc<Known>, &'static str)> {
+        keys.iter().find_map(|k| self.sessions.get(k).map(|o| (o.clone(), by_word(*k))))
+    }
+
+    /// Remember the handles `flow` gave out; returns what a flow resuming them inherits.
+    fn register(&mut self, flow: &AnalyzedFlow) -> Option<Arc<Known>> {
         if flow.session.issued.is_empty() {
             return None;
         }
-        let ix = self.known.len();
-        self.known.push(Known {
+        let known = Arc::new(Known {
             input: flow.input,
             flow: flow.record.id,
             verdict: flow.judgement.verdict,
@@ -215,83 +253,82 @@ impl Linker {
             first_seen: flow.record.first_seen,
         });
         for key in &flow.session.issued {
-            if self.sessions.contains_key(key) {
+            if self.sessions.contains_key(key) || self.limits.max_sessions == 0 {
                 continue;
             }
-            if self.sessions.len() >= self.limits.max_sessions {
-                if let Some(old) = self.order.pop_front() {
-                    self.sessions.remove(&old);
+            while self.sessions.len() >= self.limits.max_sessions {
+                let Some(old) = self.order.pop_front() else { break };
+                if self.sessions.remove(&old).is_some() {
                     self.forgotten += 1;
                 }
             }
-            self.sessions.insert(*key, ix as u32);
+            self.sessions.insert(*key, known.clone());
             self.order.push_back(*key);
         }
-        Some(ix)
+        Some(known)
     }
+}
 
-    fn link(&self, flow: &mut AnalyzedFlow, origin_ix: usize, by: &'static str) {
-        // A resumed flow that renewed its ticket is itself an origin: a chain of resumptions
-        // names its nearest link, whose verdict was inherited from the one before.
-        let k = &self.known[origin_ix];
-        let (verdict, proof, cert) = (k.verdict, k.proof, k.client_certificate);
-        let origin = Origin {
-            input: k.input,
-            flow: k.flow,
-            verdict,
-            proof,
-            client_certificate: cert,
-            client_identity: k.client_identity.clone(),
-            first_seen: k.first_seen,
-            by,
+/// A resumed flow that renewed its ticket is itself an origin: a chain of resumptions names its
+/// nearest link, whose verdict was inherited from the one before.
+fn link(flow: &mut AnalyzedFlow, k: &Known, by: &'static str) {
+    let (verdict, proof, cert) = (k.verdict, k.proof, k.client_certificate);
+    let origin = Origin {
+        input: k.input,
+        flow: k.flow,
+        verdict,
+        proof,
+        client_certificate: cert,
+        client_identity: k.client_identity.clone(),
+        first_seen: k.first_seen,
+        by,
+    };
+    let j = &mut flow.judgement;
+    if j.verdict == Verdict::TlsUnknownAuth {
+        let whose = match &origin.client_identity {
+            Some(id) => format!(" (client {id})"),
+            None => String::new(),
         };
-        let j = &mut flow.judgement;
-        if j.verdict == Verdict::TlsUnknownAuth {
-            let whose = match &origin.client_identity {
-                Some(id) => format!(" (client {id})"),
-                None => String::new(),
-            };
-            let from = format!(
-                "it resumes the session that flow {} of input {} created at {}",
-                origin.flow,
-                origin.input,
-                origin.first_seen.rfc3339()
-            );
-            match verdict {
-                Verdict::Mtls => {
-                    *j = Judgement {
-                        verdict: Verdict::Mtls,
-                        proof: Some(Proof::Resumed),
-                        evidence: format!(
-                            "{}; {from} with a mutual handshake{whose}",
-                            base_evidence(&j.evidence)
-                        ),
-                        warnings: std::mem::take(&mut j.warnings),
-                    };
-                    flow.client_certificate = cert;
-                }
-                Verdict::TlsServerAuth => {
-                    *j = Judgement {
-                        verdict: Verdict::TlsServerAuth,
-                        proof: Some(Proof::Resumed),
-                        evidence: format!(
-                            "{}; {from} without a client certificate",
-                            base_evidence(&j.evidence)
-                        ),
-                        warnings: std::mem::take(&mut j.warnings),
-                    };
-                    flow.client_certificate = cert;
-                }
-                other => {
-                    j.evidence = format!(
-                        "{}; {from}, whose authentication is not known either ({other})",
+        let from = format!(
+            "it resumes the session that flow {} of input {} created at {}",
+            origin.flow,
+            origin.input,
+            origin.first_seen.rfc3339()
+        );
+        match verdict {
+            Verdict::Mtls => {
+                *j = Judgement {
+                    verdict: Verdict::Mtls,
+                    proof: Some(Proof::Resumed),
+                    evidence: format!(
+                        "{}; {from} with a mutual handshake{whose}",
                         base_evidence(&j.evidence)
-                    );
-                }
+                    ),
+                    warnings: std::mem::take(&mut j.warnings),
+                };
+                flow.client_certificate = cert;
+            }
+            Verdict::TlsServerAuth => {
+                *j = Judgement {
+                    verdict: Verdict::TlsServerAuth,
+                    proof: Some(Proof::Resumed),
+                    evidence: format!(
+                        "{}; {from} without a client certificate",
+                        base_evidence(&j.evidence)
+                    ),
+                    warnings: std::mem::take(&mut j.warnings),
+                };
+                flow.client_certificate = cert;
+            }
+            other => {
+                j.evidence = format!(
+                    "{}; {from}, whose authentication is not known either ({other})",
+                    base_evidence(&j.evidence)
+                );
             }
         }
-        flow.resumed_from = Some(origin);
     }
+    flow.resumed_from = Some(origin);
 }
 
 fn by_word(key: SessionKey) -> &'static str {

@@ -9,7 +9,7 @@ pub const MAX_HEAD: usize = 16 * 1024;
 const MAX_HEADERS: usize = 64;
 const MAX_FIELD: usize = 256;
 
-const METHODS: &[&[u8]] = &[
+pub(crate) const METHODS: &[&[u8]] = &[
     b"GET",
     b"POST",
     b"PUT",

@@ -28,6 +28,9 @@ pub struct FlowConfig {
     /// Note flows whose verdict is decided before they end, for [`FlowTable::drain_decided`]
     /// (live capture). Off for batch analysis, which pays nothing for it.
     pub events: bool,
+    /// `--redact`: records leave the table with payload-derived text replaced
+    /// ([`crate::redact`]).
+    pub redact: bool,
 }
 
 impl Default for FlowConfig {
@@ -39,6 +42,7 @@ impl Default for FlowConfig {
             max_flows: 500_000,
             limits: Limits::default(),
             events: false,
+            redact: false,
         }
     }
 }
@@ -122,6 +126,9 @@ pub struct FlowRecord {
     pub ifindex: Option<u32>,
     pub tunnel: Option<Tunnel>,
     pub vlan: Option<u16>,
+    /// Finished early because the flow table was full (`--max-flows`): a later packet of the
+    /// connection starts a new flow.
+    pub evicted: bool,
     pub classification: Classification,
 }
 
@@ -370,6 +377,7 @@ impl Flow {
             ifindex: self.ifindex,
             tunnel: self.tunnel,
             vlan: self.vlan,
+            evicted: false,
             classification,
         }
     }
@@ -412,6 +420,9 @@ pub struct FlowTable {
 }
 
 const SWEEP_EVERY_NS: u64 = 1_000_000_000;
+
+/// When the table is full, this fraction of it (the longest idle) is finished at once.
+const EVICT_BATCH: usize = 64;
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
@@ -517,11 +528,35 @@ impl FlowTable {
         }
     }
 
+    /// The table is full: finish the longest-idle `1/EVICT_BATCH` of it (at least one flow) in
+    /// one pass, so that a flood of new flows costs a table scan per batch, not per flow.
     fn evict_oldest(&mut self) {
-        let oldest = self.flows.iter().min_by_key(|(_, f)| f.last_seen).map(|(k, _)| *k);
-        if let Some(flow) = oldest.and_then(|k| self.flows.remove(&k)) {
-            self.stats.flows_evicted += 1;
-            self.finished.push(flow.finish());
+        let n = (self.flows.len() / EVICT_BATCH).max(1);
+        let mut times: Vec<Timestamp> = self.flows.values().map(|f| f.last_seen).collect();
+        if times.is_empty() {
+            return;
+        }
+        let (_, &mut cut, _) = times.select_nth_unstable(n - 1);
+        // Flows idle longer than the cut all go; of those exactly at it, only as many as fit.
+        let mut at_cut = n - times.iter().filter(|&&t| t < cut).count();
+        drop(times);
+        let mut out: Vec<Box<Flow>> = self
+            .flows
+            .extract_if(|_, f| {
+                f.last_seen < cut
+                    || (f.last_seen == cut && at_cut > 0 && {
+                        at_cut -= 1;
+                        true
+                    })
+            })
+            .map(|(_, f)| f)
+            .collect();
+        out.sort_by_key(|f| f.id);
+        self.stats.flows_evicted += out.len() as u64;
+        for flow in out {
+            let mut record = flow.finish();
+            record.evicted = true;
+            self.finished.push(record);
         }
     }
 
@@ -546,12 +581,15 @@ impl FlowTable {
                 out.push(flow.snapshot());
             }
         }
+        self.redact(&mut out);
         out
     }
 
     /// Flows finished since the last call.
     pub fn drain_finished(&mut self) -> Vec<FlowRecord> {
-        std::mem::take(&mut self.finished)
+        let mut out = std::mem::take(&mut self.finished);
+        self.redact(&mut out);
+        out
     }
 
     /// Finish every flow (end of input).
@@ -560,7 +598,15 @@ impl FlowTable {
         flows.sort_by_key(|f| f.id);
         let mut out = std::mem::take(&mut self.finished);
         out.extend(flows.into_iter().map(|f| f.finish()));
+        self.redact(&mut out);
         out
+    }
+
+    /// Every record leaves the table through here (`--redact`).
+    fn redact(&self, records: &mut [FlowRecord]) {
+        if self.cfg.redact {
+            records.iter_mut().for_each(crate::redact::record);
+        }
     }
 }
 

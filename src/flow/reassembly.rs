@@ -203,6 +203,11 @@ impl Reassembler {
         &self.stats
     }
 
+    /// Out-of-order pieces held now (at most `max(max_pending / 64, 64)`, whatever the holes).
+    pub fn pending_pieces(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Unwraps `seq` to the offset nearest the position; `None` if it is more than a window away.
     /// The result is negative for sequence numbers before the stream start.
     fn offset_of(&self, base: u32, seq: u32) -> Option<i64> {

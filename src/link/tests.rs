@@ -26,6 +26,7 @@ fn flow(id: u64, verdict: Verdict, issued: &[SessionKey], resumes: &[SessionKey]
             ifindex: None,
             tunnel: None,
             vlan: None,
+            evicted: false,
             classification: Classification::Empty,
         },
         client_certificate: Some(if verdict == Verdict::Mtls {
@@ -41,6 +42,7 @@ fn flow(id: u64, verdict: Verdict, issued: &[SessionKey], resumes: &[SessionKey]
         session: SessionKeys { issued: issued.to_vec(), resumes: resumes.to_vec(), psk: false },
         resumed_from: None,
         placement: None,
+        link_cap_hit: false,
     }
 }
 

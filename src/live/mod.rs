@@ -18,7 +18,7 @@ use crate::capture::Interface;
 use crate::decode::LinkType;
 use crate::engine::{Engine, EngineConfig};
 use crate::identity::IdentityCache;
-use crate::link::{LinkLimits, Linker};
+use crate::link::Linker;
 use crate::verdict::Verdict;
 use crate::Timestamp;
 use source::{SourceMsg, Sources};
@@ -202,7 +202,7 @@ pub fn run(
         .collect();
     let mut run = Run {
         engine: Engine::new(engine_cfg),
-        linker: Linker::new(LinkLimits::default()),
+        linker: Linker::new(cfg.engine.link),
         identities: IdentityCache::default(),
         ifaces,
         open: HashMap::new(),

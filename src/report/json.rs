@@ -2,7 +2,7 @@
 //! that internal refactors never change the contract. Documented in README.md.
 
 use super::{protocol_of, Summary};
-use crate::analyze::{Analysis, AnalyzedFlow, InputReport};
+use crate::analyze::{Analysis, AnalyzedFlow, InputReport, LimitsHit};
 use crate::capture::Format;
 use crate::classify::Classification;
 use crate::decode::Tunnel;
@@ -60,8 +60,43 @@ pub struct InputDto<'a> {
     pub ip_fragments: u64,
     pub duplicates: u64,
     pub flows: u64,
+    /// Most flows tracked at once while this input was read.
+    pub peak_flows: usize,
+    /// How often each cap was hit while this input was read.
+    pub limits_hit: LimitsHitDto,
     pub error: Option<&'a str>,
     pub warnings: &'a [String],
+}
+
+/// Counts per cap (README, Memory caps), named after the flags that set them.
+#[derive(Serialize, Default)]
+pub struct LimitsHitDto {
+    /// Flows finished early because the flow table was full.
+    pub max_flows: u64,
+    /// Flows with bytes left unanalysed because a reassembly buffer was full.
+    pub max_flow_buffer: u64,
+    /// Session handles the resumption linker forgot.
+    pub max_sessions: u64,
+    /// Resumed flows reported without waiting for their origin.
+    pub max_resumed_waiting: u64,
+}
+
+impl From<&LimitsHit> for LimitsHitDto {
+    fn from(l: &LimitsHit) -> Self {
+        LimitsHitDto {
+            max_flows: l.max_flows,
+            max_flow_buffer: l.max_flow_buffer,
+            max_sessions: l.max_sessions,
+            max_resumed_waiting: l.max_resumed_waiting,
+        }
+    }
+}
+
+/// The run's totals over its inputs.
+fn limits_total(inputs: &[InputReport]) -> LimitsHitDto {
+    let mut total = LimitsHit::default();
+    inputs.iter().for_each(|i| total.add(&i.limits));
+    LimitsHitDto::from(&total)
 }
 
 #[derive(Serialize)]
@@ -133,6 +168,9 @@ pub struct FlowDto {
     pub closed: bool,
     pub gaps: u32,
     pub duplicates: u64,
+    /// Caps that cut this flow's analysis short: "max-flows" (finished early, the table was
+    /// full), "max-flow-buffer" (bytes left unanalysed), "max-resumed-waiting" (not linked).
+    pub limits_hit: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -175,6 +213,8 @@ pub struct SummaryDto {
     /// Identity checks that found a mismatch (a flow may count twice: server and client);
     /// null without an inventory.
     pub identity_mismatches: Option<usize>,
+    /// Caps hit, added up over the inputs.
+    pub limits_hit: LimitsHitDto,
 }
 
 pub fn document(analysis: &Analysis) -> Document<'_> {
@@ -190,7 +230,7 @@ pub fn document(analysis: &Analysis) -> Document<'_> {
         edges: edges.as_ref().map(edges_dto),
         inventory: inventory.map(|i| inventory_dto(i, edges.as_ref())),
         inputs: analysis.inputs.iter().map(input_dto).collect(),
-        summary: summary_dto(&Summary::of(analysis), inventory.is_some()),
+        summary: summary_dto(&Summary::of(analysis), inventory.is_some(), &analysis.inputs),
     }
 }
 
@@ -215,7 +255,7 @@ fn inventory_dto<'a>(info: &'a InventoryInfo, edges: Option<&EdgeSet>) -> Invent
     }
 }
 
-fn summary_dto(summary: &Summary, inventory: bool) -> SummaryDto {
+fn summary_dto(summary: &Summary, inventory: bool, inputs: &[InputReport]) -> SummaryDto {
     SummaryDto {
         flows: summary.flows,
         verdicts: summary.verdicts.iter().map(|(v, n)| (v.as_str(), *n)).collect(),
@@ -224,6 +264,7 @@ fn summary_dto(summary: &Summary, inventory: bool) -> SummaryDto {
         scopes: summary.scopes.clone(),
         pod_flows_not_mtls: inventory.then_some(summary.pod_not_mtls),
         identity_mismatches: inventory.then_some(summary.identity_mismatches),
+        limits_hit: limits_total(inputs),
     }
 }
 
@@ -281,6 +322,7 @@ impl<'w> StreamWriter<'w> {
         if let Some(e) = self.error {
             return Err(e);
         }
+        let totals = limits_total(inputs);
         let inputs: Vec<InputDto<'_>> = inputs.iter().map(input_dto).collect();
         write!(self.out, "\n],\"edges\":")?;
         let inventory = self.inventory.as_ref();
@@ -291,7 +333,9 @@ impl<'w> StreamWriter<'w> {
         write!(self.out, ",\"inputs\":")?;
         serde_json::to_writer(&mut *self.out, &inputs)?;
         write!(self.out, ",\"summary\":")?;
-        serde_json::to_writer(&mut *self.out, &summary_dto(&self.summary, inventory.is_some()))?;
+        let mut summary = summary_dto(&self.summary, inventory.is_some(), &[]);
+        summary.limits_hit = totals;
+        serde_json::to_writer(&mut *self.out, &summary)?;
         extra(&mut *self.out)?;
         writeln!(self.out, "}}")
     }
@@ -319,6 +363,8 @@ fn input_dto(i: &InputReport) -> InputDto<'_> {
         ip_fragments: i.stats.ip_fragments,
         duplicates: i.table.duplicates,
         flows: i.table.flows_created,
+        peak_flows: i.table.peak_flows,
+        limits_hit: LimitsHitDto::from(&i.limits),
         error: i.fatal.as_deref(),
         warnings: &i.warnings,
     }
@@ -431,6 +477,7 @@ pub fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
         closed: r.closed(),
         gaps: r.reassembly[0].gaps + r.reassembly[1].gaps,
         duplicates: r.duplicates,
+        limits_hit: f.limits_hit(),
     }
 }
 

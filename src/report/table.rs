@@ -112,7 +112,12 @@ impl TableWriter {
         }
     }
 
-    pub fn finish(mut self, out: &mut dyn Write) -> io::Result<()> {
+    /// Write the table; `inputs` are the inputs read (for the caps they hit).
+    pub fn finish(
+        mut self,
+        out: &mut dyn Write,
+        inputs: &[crate::analyze::InputReport],
+    ) -> io::Result<()> {
         let style = self.style;
         if self.inventory {
             write_edges(out, &self.edges, style)?;
@@ -137,7 +142,7 @@ impl TableWriter {
                 cells.iter().zip(&self.rows).map(|(c, r)| (&c[..], r.verdict)).collect();
             grid(out, &headers, &rows, verdict_col, style)?;
         }
-        write_summary(out, &self.summary, self.inventory, style, self.layout)
+        write_summary(out, &self.summary, inputs, self.inventory, style, self.layout)
     }
 }
 
@@ -166,7 +171,7 @@ pub fn write(
 ) -> io::Result<()> {
     let mut table = TableWriter::new(style, layout, analysis.inventory.is_some());
     analysis.flows.iter().for_each(|f| table.add(f));
-    table.finish(out)
+    table.finish(out, &analysis.inputs)
 }
 
 /// Columns padded to their widest cell (the last one is not padded); cell `paint` of each row
@@ -331,6 +336,7 @@ fn write_edges(out: &mut dyn Write, set: &EdgeSet, style: Style) -> io::Result<(
 fn write_summary(
     out: &mut dyn Write,
     s: &Summary,
+    inputs: &[crate::analyze::InputReport],
     inventory: bool,
     style: Style,
     layout: Layout,
@@ -351,6 +357,22 @@ fn write_summary(
             s.network_not_mtls,
             if s.network_not_mtls == 1 { "flow is" } else { "flows are" }
         )?;
+    }
+    let mut hit = crate::analyze::LimitsHit::default();
+    inputs.iter().for_each(|i| hit.add(&i.limits));
+    let caps: Vec<String> = [
+        ("--max-flows", hit.max_flows, "flows finished early"),
+        ("--max-flow-buffer", hit.max_flow_buffer, "flows not fully analysed"),
+        ("--max-sessions", hit.max_sessions, "session handles forgotten"),
+        ("--max-resumed-waiting", hit.max_resumed_waiting, "resumed flows not linked"),
+    ]
+    .iter()
+    .filter(|(_, n, _)| *n > 0)
+    .map(|(flag, n, what)| format!("{flag}: {n} {what}"))
+    .collect();
+    if !caps.is_empty() {
+        let line = format!("caps hit ({}; see warnings)", caps.join(", "));
+        writeln!(out, "{}", style.paint(&line, Verdict::Plaintext))?;
     }
     if inventory {
         if s.pod_not_mtls > 0 {

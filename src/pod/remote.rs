@@ -75,6 +75,8 @@ pub fn attach_params(container: &str) -> AttachParams {
 
 /// How long a capture may take to stop after it was asked to, before the session is cut.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Once the session is over, stdout is read until it stays quiet this long.
+const DRAIN: Duration = Duration::from_millis(300);
 /// Stderr lines kept per pod for the final report.
 const STDERR_TAIL: usize = 20;
 
@@ -207,7 +209,17 @@ pub async fn drive(
         out.failure = Some("the exec session has no stdout, stderr or stdin".into());
         return out;
     };
+    // Resolves with the exit status, or with None when the session's message loop ends
+    // without one. kube does not end stdout when the WebSocket fails, so this is what says
+    // the session is over; what stdout still holds is read after it.
     let status = proc.take_status();
+    let mut status = std::pin::pin!(async move {
+        match status {
+            Some(s) => s.await,
+            None => None,
+        }
+    });
+    let mut session_over: Option<Option<Status>> = None;
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     let tool = Arc::new(Mutex::new(None));
     let errs = tokio::spawn({
@@ -239,6 +251,12 @@ pub async fn drive(
                 None => std::future::pending().await,
             }
         };
+        let drained = async {
+            match session_over {
+                Some(_) => tokio::time::sleep(DRAIN).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             read = stdout.read(&mut buf) => match read {
                 Ok(0) | Err(_) => break,
@@ -265,6 +283,8 @@ pub async fn drive(
                     }
                 }
             },
+            st = &mut status, if session_over.is_none() => session_over = Some(st),
+            () = drained => break,
             () = grace => {
                 out.cut_after_stop = true;
                 proc.abort();
@@ -274,9 +294,10 @@ pub async fn drive(
     }
     // The pipeline sees the end of the stream now, not when the session is torn down.
     drop(pipeline);
-    if let Some(status) = status {
-        out.status = tokio::time::timeout(Duration::from_secs(2), status).await.ok().flatten();
-    }
+    out.status = match session_over {
+        Some(st) => st,
+        None => tokio::time::timeout(Duration::from_secs(2), status).await.ok().flatten(),
+    };
     if let Err(e) =
         tokio::time::timeout(Duration::from_secs(2), proc.join()).await.unwrap_or(Ok(()))
     {

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 pub mod check;
 pub mod inventory;
 pub mod live;
+pub mod pod;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_UNREADABLE: i32 = 2;
@@ -77,6 +78,10 @@ and pod-to-service flow must be mtls). The first line of the report is the verdi
     /// soon as it is decided.
     #[command(after_help = live::LIVE_EXAMPLES)]
     Live(live::LiveArgs),
+    /// Capture in running pods through the Kubernetes API (a sidecar's tcpdump, or an
+    /// ephemeral debug container) and stream each flow's verdict as `live` does.
+    #[command(after_help = pod::POD_EXAMPLES)]
+    Pod(pod::PodArgs),
 }
 
 #[derive(Args, Debug)]
@@ -274,7 +279,7 @@ pub fn report_inputs(inputs: &[analyze::InputReport]) {
 
 /// Entry point: parse arguments, run, and return the exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match parse(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_UNREADABLE } else { EXIT_OK };
@@ -287,7 +292,33 @@ pub fn main() -> i32 {
         Command::Inventory(args) => inventory::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Live(args) => live::run(&args),
+        Command::Pod(args) => pod::run(&args),
     }
+}
+
+/// Parses the command line; run as `kubectl-mtlscope` (the kubectl plugin: a copy or a
+/// symlink of the binary on PATH), usage and help say `kubectl mtlscope`.
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let mut cmd = Cli::command();
+    if args.first().is_some_and(|a| invoked_as_plugin(a)) {
+        cmd = cmd.bin_name("kubectl mtlscope");
+    }
+    let matches = cmd.try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// Whether argv[0] names the kubectl plugin (`kubectl-mtlscope`, any directory).
+pub fn invoked_as_plugin(argv0: &std::ffi::OsStr) -> bool {
+    std::path::Path::new(argv0)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n == "kubectl-mtlscope" || n.starts_with("kubectl-mtlscope."))
 }
 
 /// Reads every `--keylog` file into the run's one key log. Malformed lines are warned about;

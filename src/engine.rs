@@ -56,6 +56,13 @@ impl Engine {
         Engine { cfg, table, stats: PacketStats::default(), dedup: false }
     }
 
+    /// The input will show several vantage points (live capture on several interfaces, or
+    /// several pods): look for copies from the first packet on, not only once a second
+    /// vantage point has shown itself (its first packets' copies would be missed).
+    pub fn expect_copies(&mut self) {
+        self.dedup = true;
+    }
+
     pub fn stats(&self) -> &PacketStats {
         &self.stats
     }

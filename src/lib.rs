@@ -30,6 +30,7 @@ pub mod inventory;
 pub mod keylog;
 pub mod link;
 pub mod live;
+pub mod pod;
 pub mod redact;
 pub mod report;
 pub mod tui;

@@ -229,7 +229,7 @@ struct FlowCountsDto {
 }
 
 #[derive(Serialize)]
-struct SummaryLine<'a> {
+pub(super) struct SummaryLine<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     schema: &'static str,
@@ -249,7 +249,7 @@ struct SummaryLine<'a> {
     timed_out: bool,
 }
 
-fn summary_line(s: &LiveSummary, last: bool) -> SummaryLine<'_> {
+pub(super) fn summary_line(s: &LiveSummary, last: bool) -> SummaryLine<'_> {
     SummaryLine {
         kind: "summary",
         schema: LIVE_SCHEMA,
@@ -269,7 +269,7 @@ fn summary_line(s: &LiveSummary, last: bool) -> SummaryLine<'_> {
 }
 
 /// One event as one JSON line, flushed at once so that `jq` and log shippers see it.
-fn write_event(out: &mut dyn Write, ev: &Event<'_>) -> io::Result<()> {
+pub(super) fn write_event(out: &mut dyn Write, ev: &Event<'_>) -> io::Result<()> {
     match ev {
         Event::Flow(kind, f) => {
             let line = FlowLine { kind: "flow", event: kind.as_str(), flow: flow_dto(f) };
@@ -288,7 +288,7 @@ fn start_checker(args: &LiveArgs) -> Result<Option<Checker>, String> {
     Ok(Some(Checker::new(policy, opts)))
 }
 
-fn check_flow(f: &AnalyzedFlow) -> CheckFlow {
+pub(super) fn check_flow(f: &AnalyzedFlow) -> CheckFlow {
     CheckFlow::from_analyzed(f, f.placement.as_deref().map(FlowPlacement::from))
 }
 
@@ -300,7 +300,11 @@ struct CheckLine {
 }
 
 /// Ends `--check`: the report on stderr, a `check` line on stdout; returns the exit code.
-fn finish_check(checker: Checker, summary: &LiveSummary, out: &mut dyn Write) -> io::Result<i32> {
+pub(super) fn finish_check(
+    checker: Checker,
+    summary: &LiveSummary,
+    out: &mut dyn Write,
+) -> io::Result<i32> {
     let input = CheckInput {
         path: summary.interfaces.join(","),
         error: (summary.packets == 0).then(|| summary.errors.first().cloned()).flatten(),
@@ -315,7 +319,7 @@ fn finish_check(checker: Checker, summary: &LiveSummary, out: &mut dyn Write) ->
 }
 
 /// The terminal UI on this thread, the live pipeline on another; `q` stops both.
-fn run_tui(sources: Sources, mut cfg: LiveConfig, inv: Option<&RunInventory>) -> i32 {
+pub(super) fn run_tui(sources: Sources, mut cfg: LiveConfig, inv: Option<&RunInventory>) -> i32 {
     // The header's counters come from summaries: refresh them every second.
     if cfg.summary_interval.is_zero() || cfg.summary_interval > Duration::from_secs(1) {
         cfg.summary_interval = Duration::from_secs(1);

@@ -467,9 +467,10 @@ impl FlowTable {
         let fresh_syn = pkt.flags.has(TcpFlags::SYN) && !pkt.flags.has(TcpFlags::ACK);
         if let Some(flow) = self.flows.get_mut(&key) {
             // A retransmitted SYN carries the same initial sequence number; a new connection
-            // on a reused 5-tuple carries another one.
-            let reused =
-                fresh_syn && (flow.closed() || flow.client_isn.is_some_and(|isn| isn != pkt.seq));
+            // on a reused 5-tuple carries another one. A copy of the SYN seen at another
+            // vantage point after the flow closed (a second pod's stream behind the first's in
+            // `mtlscope pod`) is the same connection too.
+            let reused = fresh_syn && flow.client_isn.map_or(flow.closed(), |isn| isn != pkt.seq);
             if !reused {
                 let watch = self.cfg.events && flow.buffering;
                 if dedup {

@@ -329,12 +329,12 @@ const NODES: Kind = Kind { resource: "nodes", namespaced: false };
 const NAMESPACES: Kind = Kind { resource: "namespaces", namespaced: false };
 
 /// A connected client and what messages say about it.
-struct Cluster {
-    client: Client,
+pub(crate) struct Cluster {
+    pub client: Client,
     /// The context's name, or `in-cluster`.
-    context: String,
-    server: String,
-    default_namespace: String,
+    pub context: String,
+    pub server: String,
+    pub default_namespace: String,
 }
 
 impl Cluster {
@@ -451,18 +451,18 @@ fn chain_has<T: std::error::Error + 'static>(
     false
 }
 
-fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
     chain_has::<std::io::Error>(e, |io| io.kind() == std::io::ErrorKind::TimedOut)
 }
 
-fn bad_server_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn bad_server_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
     chain_has::<rustls::Error>(e, |r| {
         matches!(r, rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
     })
 }
 
 /// The most specific cause in an error chain ("Connection refused (os error 111)").
-fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;
@@ -479,7 +479,7 @@ pub(crate) struct Env {
 }
 
 impl Env {
-    fn from_process() -> Env {
+    pub(crate) fn from_process() -> Env {
         Env {
             kubeconfig: std::env::var_os("KUBECONFIG"),
             home: std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
@@ -579,7 +579,42 @@ pub(crate) fn pick_context(
 }
 
 async fn connect(opts: &KubeOptions, env: &Env) -> Result<Cluster, LiveError> {
-    let (mut config, context, name) = match locate(opts, env)? {
+    let mut chosen = configure(opts, env).await?;
+    if let Some(t) = opts.request_timeout {
+        chosen.config.read_timeout = Some(t);
+        chosen.config.connect_timeout = Some(chosen.config.connect_timeout.map_or(t, |c| c.min(t)));
+    }
+    chosen.connect()
+}
+
+/// A kube `Config` chosen by kubectl's rules, before a client is built from it (a streaming
+/// client, like `mtlscope pod`'s, sets its own timeouts).
+pub(crate) struct Chosen {
+    pub config: Config,
+    /// The context's name, or `in-cluster`.
+    pub context: String,
+    /// Where the configuration came from, for messages.
+    pub kubeconfig: String,
+}
+
+impl Chosen {
+    pub(crate) fn connect(self) -> Result<Cluster, LiveError> {
+        let Chosen { config, context, kubeconfig } = self;
+        let server = config.cluster_url.to_string();
+        let server = server.trim_end_matches('/').to_string();
+        let default_namespace = config.default_namespace.clone();
+        let client = Client::try_from(config).map_err(|e| LiveError::InvalidConfig {
+            context: context.clone(),
+            kubeconfig,
+            cause: innermost(&e),
+        })?;
+        Ok(Cluster { client, context, server, default_namespace })
+    }
+}
+
+/// The kubeconfig (or in-cluster) configuration `opts` and the environment pick.
+pub(crate) async fn configure(opts: &KubeOptions, env: &Env) -> Result<Chosen, LiveError> {
+    match locate(opts, env)? {
         Located::Kubeconfig { config, name } => {
             let context = pick_context(&config, &name, opts.context.as_deref())?;
             let options =
@@ -591,7 +626,7 @@ async fn connect(opts: &KubeOptions, env: &Env) -> Result<Cluster, LiveError> {
                     cause: e.to_string(),
                 }
             })?;
-            (config, context, name)
+            Ok(Chosen { config, context, kubeconfig: name })
         }
         Located::InCluster => {
             if let Some(context) = &opts.context {
@@ -603,22 +638,13 @@ async fn connect(opts: &KubeOptions, env: &Env) -> Result<Cluster, LiveError> {
             }
             let config =
                 Config::incluster().map_err(|e| LiveError::InCluster { cause: e.to_string() })?;
-            (config, "in-cluster".to_string(), "the in-cluster configuration".to_string())
+            Ok(Chosen {
+                config,
+                context: "in-cluster".to_string(),
+                kubeconfig: "the in-cluster configuration".to_string(),
+            })
         }
-    };
-    if let Some(t) = opts.request_timeout {
-        config.read_timeout = Some(t);
-        config.connect_timeout = Some(config.connect_timeout.map_or(t, |c| c.min(t)));
     }
-    let server = config.cluster_url.to_string();
-    let server = server.trim_end_matches('/').to_string();
-    let default_namespace = config.default_namespace.clone();
-    let client = Client::try_from(config).map_err(|e| LiveError::InvalidConfig {
-        context: context.clone(),
-        kubeconfig: name,
-        cause: innermost(&e),
-    })?;
-    Ok(Cluster { client, context, server, default_namespace })
 }
 
 #[cfg(test)]

@@ -200,8 +200,12 @@ pub fn run(
             snaplen: 0,
         })
         .collect();
+    let mut engine = Engine::new(engine_cfg);
+    if sources.interfaces.len() > 1 {
+        engine.expect_copies();
+    }
     let mut run = Run {
-        engine: Engine::new(engine_cfg),
+        engine,
         linker: Linker::new(cfg.engine.link),
         identities: IdentityCache::default(),
         ifaces,

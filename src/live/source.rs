@@ -231,11 +231,42 @@ pub fn run_replay<R: Read + Send>(
     names: SyncSender<Vec<String>>,
     keylog: Option<Arc<KeyLog>>,
 ) {
+    replay(input, speed, tx, counters, Some(names), keylog, None);
+}
+
+/// Reads one capture stream of a run with several (`mtlscope pod`: one `tcpdump -w -` per
+/// pod): every packet, and the end of the stream, is tagged `iface` whatever interface the
+/// stream itself names, so the run's interface `iface` says where it came from.
+pub fn run_tagged<R: Read + Send>(
+    input: R,
+    iface: u32,
+    tx: SyncSender<SourceMsg>,
+    counters: Arc<Counters>,
+    keylog: Option<Arc<KeyLog>>,
+) {
+    replay(input, Speed::Max, tx, counters, None, keylog, Some(iface));
+}
+
+fn replay<R: Read + Send>(
+    input: R,
+    speed: Speed,
+    tx: SyncSender<SourceMsg>,
+    counters: Arc<Counters>,
+    names: Option<SyncSender<Vec<String>>>,
+    keylog: Option<Arc<KeyLog>>,
+    tag: Option<u32>,
+) {
+    let done = tag.unwrap_or(0);
+    let send_names = |n: Vec<String>| {
+        if let Some(names) = &names {
+            let _ = names.send(n);
+        }
+    };
     let mut reader = match CaptureReader::new(input) {
         Ok(r) => r,
         Err(e) => {
-            let _ = names.send(Vec::new());
-            let _ = tx.send(SourceMsg::Done { iface: 0, error: Some(e.to_string()) });
+            send_names(Vec::new());
+            let _ = tx.send(SourceMsg::Done { iface: done, error: Some(e.to_string()) });
             return;
         }
     };
@@ -257,7 +288,7 @@ pub fn run_replay<R: Read + Send>(
                 link: p.link,
                 data: p.data.to_vec(),
                 orig_len: p.orig_len,
-                iface: p.iface,
+                iface: tag.unwrap_or(p.iface),
             })
         }) {
             Ok(true) => {}
@@ -269,7 +300,7 @@ pub fn run_replay<R: Read + Send>(
         }
         if !sent_names {
             let n = reader.interfaces().iter().map(|i| i.name.clone().unwrap_or_default());
-            let _ = names.send(n.collect());
+            send_names(n.collect());
             sent_names = true;
         }
         let Some(pkt) = pkt else { continue };
@@ -286,9 +317,9 @@ pub fn run_replay<R: Read + Send>(
         }
     }
     if !sent_names {
-        let _ = names.send(Vec::new());
+        send_names(Vec::new());
     }
-    let _ = tx.send(SourceMsg::Done { iface: 0, error });
+    let _ = tx.send(SourceMsg::Done { iface: done, error });
 }
 
 /// The receiving end and what the engine thread needs to know about the sources.

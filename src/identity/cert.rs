@@ -125,9 +125,7 @@ fn clip(s: String) -> String {
     out
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::common::hex;
 
 /// RFC 3339 (seconds, UTC) for any second since the epoch, including before 1970.
 pub fn rfc3339_secs(t: i64) -> String {

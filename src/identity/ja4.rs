@@ -45,7 +45,7 @@ fn hash12(s: &str) -> String {
         return "000000000000".into();
     }
     let digest = Sha256::digest(s.as_bytes());
-    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+    crate::common::hex(&digest[..6])
 }
 
 fn hex_list(values: impl Iterator<Item = u16>) -> String {

@@ -271,7 +271,7 @@ fn summary_line(s: &LiveSummary, last: bool) -> SummaryLine<'_> {
 /// One event as one JSON line, flushed at once so that `jq` and log shippers see it.
 fn write_event(out: &mut dyn Write, ev: &Event<'_>) -> io::Result<()> {
     match ev {
-        Event::Flow(kind, f) => {
+        Event::Flow(kind, f, _) => {
             let line = FlowLine { kind: "flow", event: kind.as_str(), flow: flow_dto(f) };
             serde_json::to_writer(&mut *out, &line)?;
         }
@@ -377,8 +377,12 @@ pub fn run(args: &LiveArgs) -> i32 {
             return EXIT_UNREADABLE;
         }
     };
-    let cfg =
-        LiveConfig { engine, summary_interval: args.summary_interval, duration: args.duration };
+    let cfg = LiveConfig {
+        engine,
+        summary_interval: args.summary_interval,
+        duration: args.duration,
+        timelines: args.format == LiveFormat::Tui,
+    };
     let inv = inventory.as_ref();
     if args.format == LiveFormat::Tui {
         return run_tui(sources, cfg, inv);
@@ -387,7 +391,7 @@ pub fn run(args: &LiveArgs) -> i32 {
     let mut out = io::BufWriter::new(stdout.lock());
     let enrich = |f: &mut AnalyzedFlow| RunInventory::enrich(inv, f);
     let (summary, error) = live::run(sources, &cfg, &enrich, &mut |ev| {
-        if let (Some(checker), Event::Flow(live::FlowEvent::Finished, f)) = (&mut checker, &ev) {
+        if let (Some(checker), Event::Flow(live::FlowEvent::Finished, f, _)) = (&mut checker, &ev) {
             checker.add(&check_flow(f));
         }
         write_event(&mut out, &ev)

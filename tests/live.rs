@@ -668,3 +668,19 @@ fn check_under_the_terminal_ui_reports_when_it_quits() {
     let xml = std::fs::read_to_string(&junit).expect("the JUnit file is written");
     assert!(xml.contains("<failure"), "{xml}");
 }
+
+#[test]
+fn the_readme_live_section_names_every_flag() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("\n## Live (`mtlscope live`)\n").expect("the Live section");
+    let end = readme[start + 1..].find("\n## ").map_or(readme.len(), |i| start + 1 + i);
+    let text = &readme[start..end];
+    let cli = <mtlscope::cli::Cli as clap::CommandFactory>::command();
+    let cmd = cli.find_subcommand("live").expect("mtlscope live");
+    assert!(cmd.get_arguments().any(|a| a.get_long() == Some("junit")));
+    for arg in cmd.get_arguments() {
+        let Some(long) = arg.get_long().filter(|l| *l != "help") else { continue };
+        assert!(text.contains(&format!("--{long}")), "the Live section misses --{long}");
+    }
+}

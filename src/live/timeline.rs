@@ -279,11 +279,13 @@ mod tests {
 
     #[test]
     fn tls12_shows_the_client_certificate_and_the_encrypted_finished() {
-        let mut f = TlsFacts::default();
-        f.server_hello = Some(crate::classify::tls::ServerHelloFacts {
-            version: Version::TLS12,
-            ..Default::default()
-        });
+        let mut f = TlsFacts {
+            server_hello: Some(crate::classify::tls::ServerHelloFacts {
+                version: Version::TLS12,
+                ..Default::default()
+            }),
+            ..TlsFacts::default()
+        };
         f.messages.push(msg(Dir::ToServer, 1, 200, 0));
         let mut cert = msg(Dir::ToServer, 11, 1002, 5_000);
         cert.certs = Some(CertSummary { count: 2, bytes: 1002 });

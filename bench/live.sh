@@ -47,7 +47,7 @@ print(s["packets"], s["drops"]["kernel"], s["drops"]["channel"], s["flows"]["fin
 # --- throughput ---------------------------------------------------------------------------
 RESULTS="$OUT/live-throughput.txt"
 : >"$RESULTS"
-for run in $(seq 1 "$RUNS"); do
+for run in $(seq 1 "$RUNS"); do   # BENCH_RUNS=0 skips to the long replay
     tf=$(mktemp)
     t0=$(date +%s%N)
     # Every flow line is written (decided, updated, finished) and read by tail: the JSON is
@@ -62,7 +62,7 @@ for run in $(seq 1 "$RUNS"); do
         "$packets" "$kdrop" "$cdrop" "$flows" >>"$RESULTS"
     log "run $run: ${wall}s wall, ${user}s user, ${sys}s sys, $((rss_kb / 1024)) MiB peak RSS, $packets packets, drops $kdrop kernel / $cdrop channel, $flows flows"
 done
-python3 - "$RESULTS" "$BYTES" <<'EOF'
+[ "$RUNS" -gt 0 ] && python3 - "$RESULTS" "$BYTES" <<'EOF'
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
 size = int(sys.argv[2])
@@ -83,7 +83,7 @@ log "long replay: $LOOPS passes through one process (bench/loop-pcap.py | live -
 fifo=$(mktemp -u); mkfifo "$fifo"
 python3 "$BENCH_DIR/loop-pcap.py" "$CORPUS" "$LOOPS" >"$fifo" 2>"$OUT/live-loop.stderr" &
 feeder=$!
-"$MTLSCOPE" live -r - --speed max --format jsonl --summary-interval 10s <"$fifo" \
+"$MTLSCOPE" live -r - --speed max --format jsonl --summary-interval 5s <"$fifo" \
     | grep '"type":"summary"' >"$OUT/live-loop-summaries.jsonl" &
 sleep 0.2
 pid=$(pgrep -n -x mtlscope -P $$ || true)

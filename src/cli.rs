@@ -219,15 +219,24 @@ impl InputArgs {
     pub fn prepare(&self) -> Result<Prepared, String> {
         let mut cfg = self.engine.engine_config();
         cfg.keylog = Some(load_keylogs(&self.engine.keylogs)?);
-        let live = if self.kube.wants_live() {
-            let sources = fetch_blocking(&self.kube.options()).map_err(|e| e.to_string())?;
-            Some((sources, live_name(&self.kube)))
-        } else {
-            None
-        };
-        let inventory = load_inventory(&self.inventories, live)?;
+        let inventory = load_run_inventory(&self.inventories, &self.kube)?;
         Ok(Prepared { cfg, inventory })
     }
+}
+
+/// The inventory from `--inventory` files and, when any kubectl-style flag asks for it, a live
+/// cluster (`analyze`, `check` and `live`); an error is one line for stderr (exit 2).
+pub fn load_run_inventory(
+    files: &[PathBuf],
+    kube: &KubeArgs,
+) -> Result<Option<RunInventory>, String> {
+    let live = if kube.wants_live() {
+        let sources = fetch_blocking(&kube.options()).map_err(|e| e.to_string())?;
+        Some((sources, live_name(kube)))
+    } else {
+        None
+    };
+    load_inventory(files, live)
 }
 
 /// A run's settings once the key logs and the inventory are loaded.

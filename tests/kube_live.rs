@@ -838,3 +838,68 @@ fn check_judges_with_a_live_cluster() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("mtlscope: error: cannot reach the Kubernetes API"), "{stderr}");
 }
+
+#[test]
+fn live_names_pods_from_a_live_cluster() {
+    let api = FakeApi::start(Auth::ClientCert, no_override());
+    let kubeconfig = api.kubeconfig();
+    let capture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/http1_veth.pcap");
+    let args = |context: &str, extra: &[&str]| {
+        let mut a = vec![
+            "live".to_string(),
+            "-r".into(),
+            capture.to_str().unwrap().into(),
+            "--summary-interval".into(),
+            "0".into(),
+            "--kubeconfig".into(),
+            kubeconfig.to_str().unwrap().into(),
+            "--context".into(),
+            context.into(),
+            "-A".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        mtlscope(&a)
+    };
+    let (code, stdout, stderr) = run(args("fake", &[]));
+    assert_eq!(code, 0, "{stderr}");
+    let inv = file_inventory();
+    let named = |w: &Value| {
+        format!(
+            "{}/{} {}",
+            w["namespace"].as_str().unwrap(),
+            w["workload"].as_str().unwrap(),
+            w["mesh"].as_str().unwrap()
+        )
+    };
+    let flows: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "flow")
+        .map(|e| e["flow"].clone())
+        .collect();
+    assert!(!flows.is_empty(), "{stdout}");
+    for f in &flows {
+        assert_eq!(f["scope"], "pod-to-pod", "{f:#}");
+        assert_eq!(named(&f["client"]["workload"]), pod_at(&inv, "10.77.0.1"));
+        assert_eq!(named(&f["server"]["workload"]), pod_at(&inv, "10.77.0.2"));
+    }
+    assert!(api.paths().contains("/api/v1/pods"), "listed every namespace: {:?}", api.paths());
+
+    // --check judges with the cluster's names: plaintext between two pods fails.
+    let (code, stdout, stderr) = run(args("fake", &["--check", "--expect-traffic"]));
+    assert_eq!(code, 1, "{stderr}");
+    let client = pod_at(&inv, "10.77.0.1");
+    let client = client.split(' ').next().unwrap();
+    assert!(stderr.contains(&format!("VIOLATION  {client} -> ")), "{stderr}");
+    assert!(stdout.lines().last().unwrap().contains("\"type\":\"check\""), "{stdout}");
+
+    // A cluster that cannot be read stops the run before any packet: exit 2, one line.
+    let (code, stdout, stderr) = run(args("fake-expired", &[]));
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("mtlscope: error: cannot reach the Kubernetes API"), "{stderr}");
+}

@@ -2,6 +2,9 @@
 //! order; a closed stdout ends the run cleanly; without privileges the error says what to do;
 //! and, as root, a real capture on a veth pair between two network namespaces.
 
+#[path = "check_common/schemas.rs"]
+mod schemas;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -438,6 +441,128 @@ fn check_judges_the_finished_flows_and_exits_with_the_checks_code() {
     assert_eq!(out.status.code(), Some(2), "--policy needs --check");
 }
 
+fn inventory(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
+    p.to_str().unwrap().to_string()
+}
+
+/// `live -r FIXTURE --inventory INV --check ARGS...` with GITHUB_ACTIONS unset.
+fn live_check(capture: &str, inv: &str, args: &[&str]) -> Output {
+    let p = fixture(capture);
+    Command::new(bin())
+        .args(["live", "-r", p.to_str().unwrap(), "--summary-interval", "0"])
+        .args(["--inventory", &inventory(inv), "--check", "--today", "2026-06-01"])
+        .args(args)
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap()
+}
+
+const VIOLATING: (&str, &str) =
+    ("mixed_any_sll2.pcap", "tests/data/check/emojivoto-inventory.yaml");
+const PASSING: (&str, &str) = ("tls13_mutual_veth.pcap", "fixtures/inventory/emojivoto.json");
+
+#[test]
+fn check_writes_junit_and_sarif_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (junit, sarif) = (dir.path().join("mtls.xml"), dir.path().join("mtls.sarif"));
+    let (j, s) = (junit.to_str().unwrap(), sarif.to_str().unwrap());
+    let out = live_check(VIOLATING.0, VIOLATING.1, &["--junit", j, "--sarif", s]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("FAIL: "), "the text report on stderr: {err}");
+    assert!(!err.contains("::error"), "no annotations unless asked (GITHUB_ACTIONS unset)");
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(schemas::junit_errors(&xml), Vec::<String>::new(), "{xml}");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let failures: Vec<(&str, &str)> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .map(|f| (f.parent().unwrap().attribute("name").unwrap(), f.attribute("type").unwrap()))
+        .collect();
+    assert!(
+        failures.contains(&("emojivoto/web -> emojivoto/emoji:8080", "plaintext")),
+        "{failures:?}"
+    );
+
+    let log: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    let errors: Vec<String> =
+        schemas::sarif_validator().iter_errors(&log).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let rules: Vec<&str> = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ruleId"].as_str().unwrap())
+        .collect();
+    // Not mTLS (the plaintext and the server-auth edges), and the identity mismatch.
+    assert_eq!(rules, ["MTLS001", "MTLS001", "MTLS005"]);
+    assert_eq!(log["runs"][0]["invocations"][0]["exitCode"], 1);
+
+    // The stream stays JSON lines, closed by the check line.
+    let events = lines(&out.stdout);
+    assert_eq!(events.last().unwrap()["type"], "check");
+    assert_eq!(events.last().unwrap()["check"]["outcome"], "fail");
+}
+
+#[test]
+fn check_prints_github_annotations_on_stderr() {
+    let out = live_check(VIOLATING.0, VIOLATING.1, &["--github-annotations", "always"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let errors = err.lines().filter(|l| l.starts_with("::error ")).count();
+    assert_eq!(errors, 3, "one per violating edge: {err}");
+    assert!(err.contains("emojivoto/web -> emojivoto/emoji:8080 is plaintext"), "{err}");
+    // stdout is still one JSON object a line (annotations would break it).
+    lines(&out.stdout);
+    // auto: when the environment says GitHub Actions.
+    let p = fixture(VIOLATING.0);
+    let auto = Command::new(bin())
+        .args(["live", "-r", p.to_str().unwrap(), "--inventory", &inventory(VIOLATING.1)])
+        .args(["--check"])
+        .env("GITHUB_ACTIONS", "true")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&auto.stderr).contains("::error "));
+    let never = live_check(VIOLATING.0, VIOLATING.1, &["--github-annotations", "never"]).stderr;
+    assert!(!String::from_utf8_lossy(&never).contains("::error"));
+}
+
+#[test]
+fn check_writes_a_baseline_that_a_later_run_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("baseline.json");
+    let b = baseline.to_str().unwrap();
+    let out = live_check(VIOLATING.0, VIOLATING.1, &["--write-baseline", b]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
+    assert_eq!(written["schema"], "mtlscope-baseline/v1", "{written:#}");
+    let out = live_check(VIOLATING.0, VIOLATING.1, &["--baseline", b]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "the recorded edges are known: {err}");
+    assert!(err.starts_with("PASS: "), "{err}");
+}
+
+#[test]
+fn check_options_without_check_and_unwritable_files() {
+    let p = fixture(PASSING.0);
+    for flag in [["--junit", "x.xml"], ["--sarif", "x.sarif"], ["--today", "2026-06-01"]] {
+        let out = run(&["live", "-r", p.to_str().unwrap(), flag[0], flag[1]]);
+        assert_eq!(out.status.code(), Some(2), "{flag:?} needs --check");
+    }
+    let out = live_check(PASSING.0, PASSING.1, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // A pass that cannot be reported could not be verified; a violation still exits 1.
+    let junit = ["--junit", "/nonexistent/dir/mtls.xml"];
+    let out = live_check(PASSING.0, PASSING.1, &junit);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("mtlscope: error: writing /nonexistent/dir/mtls.xml: "), "{err}");
+    assert_eq!(live_check(VIOLATING.0, VIOLATING.1, &junit).status.code(), Some(1));
+}
+
 /// Kills the tmux session however the test ends.
 struct TmuxSession(String);
 
@@ -483,20 +608,79 @@ fn the_terminal_ui_runs_in_tmux_and_answers_keys() {
         .unwrap();
     assert!(ok.success());
     let screen = tmux_wait_for(&session.0, "4 done");
-    assert!(screen.contains("edges (tab: flows)"), "{screen}");
-    assert!(screen.contains("2 edges carry plaintext"), "{screen}");
+    assert!(screen.contains("edges by worst verdict (s: sort, tab: flows)"), "{screen}");
+    assert!(screen.contains("1 edge carries plaintext"), "local hops are not counted: {screen}");
     let keys = |k: &[&str]| {
         let mut c = Command::new("tmux");
         c.args(["send-keys", "-t", &session.0]).args(k);
         assert!(c.status().unwrap().success());
     };
+    keys(&["s", "s"]);
+    let screen = tmux_wait_for(&session.0, "edges by bytes");
+    assert!(screen.contains("edges by bytes (s: sort"), "{screen}");
     keys(&["Tab"]);
-    let screen = tmux_wait_for(&session.0, "flows (tab: edges)");
+    let screen = tmux_wait_for(&session.0, "tab: edges)");
+    assert!(screen.contains("flows by bytes"), "{screen}");
     assert!(screen.contains("10.77.0.1:48740"), "{screen}");
+    keys(&["Enter"]);
+    let screen = tmux_wait_for(&session.0, "enter: back");
+    assert!(screen.contains("encrypted Finished"), "the handshake timeline: {screen}");
+    keys(&["Escape"]);
+    let screen = tmux_wait_for(&session.0, "enter: full");
+    assert!(!screen.contains("EXITED"), "esc closed the detail, not the UI: {screen}");
     keys(&["?"]);
     let screen = tmux_wait_for(&session.0, " keys ");
     assert!(screen.contains("only flows that are not mTLS"), "{screen}");
     keys(&["q"]);
     let screen = tmux_wait_for(&session.0, "EXITED");
     assert!(screen.contains("EXITED 0"), "quit restores the terminal and exits 0: {screen}");
+}
+
+#[test]
+fn check_under_the_terminal_ui_reports_when_it_quits() {
+    if !Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED check_under_the_terminal_ui_reports_when_it_quits: tmux is missing");
+        return;
+    }
+    let session = TmuxSession(format!("mtlscope-tui-check-{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("mtls.xml");
+    let cmd = format!(
+        "{} live -r {} -o tui --inventory {} --check --junit {}; echo EXITED $?; sleep 30",
+        bin(),
+        fixture(VIOLATING.0).display(),
+        inventory(VIOLATING.1),
+        junit.display()
+    );
+    let ok = Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session.0, "-x", "100", "-y", "30", &cmd])
+        .env_remove("GITHUB_ACTIONS")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let screen = tmux_wait_for(&session.0, "4 done");
+    assert!(screen.contains("4 done"), "{screen}");
+    assert!(!junit.exists(), "judged when the UI quits, not before");
+    let q = Command::new("tmux").args(["send-keys", "-t", &session.0, "q"]).status().unwrap();
+    assert!(q.success());
+    let screen = tmux_wait_for(&session.0, "EXITED");
+    assert!(screen.contains("EXITED 1"), "the check's exit code: {screen}");
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit file is written");
+    assert!(xml.contains("<failure"), "{xml}");
+}
+
+#[test]
+fn the_readme_live_section_names_every_flag() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("\n## Live (`mtlscope live`)\n").expect("the Live section");
+    let end = readme[start + 1..].find("\n## ").map_or(readme.len(), |i| start + 1 + i);
+    let text = &readme[start..end];
+    let cli = <mtlscope::cli::Cli as clap::CommandFactory>::command();
+    let cmd = cli.find_subcommand("live").expect("mtlscope live");
+    assert!(cmd.get_arguments().any(|a| a.get_long() == Some("junit")));
+    for arg in cmd.get_arguments() {
+        let Some(long) = arg.get_long().filter(|l| *l != "help") else { continue };
+        assert!(text.contains(&format!("--{long}")), "the Live section misses --{long}");
+    }
 }

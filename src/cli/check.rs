@@ -103,7 +103,7 @@ pub fn run_with(args: &CheckCommandArgs, env: &Env) -> i32 {
 
 /// A report that could not be written makes a pass "could not verify"; a proven violation
 /// still wins (exit 1), as it does over every other could-not-verify reason.
-fn could_not_verify(code: i32) -> i32 {
+pub(super) fn could_not_verify(code: i32) -> i32 {
     if code == EXIT_FAIL {
         EXIT_FAIL
     } else {

@@ -1,13 +1,15 @@
 //! `mtlscope live`: capture on running interfaces (or replay a capture through the same
 //! pipeline) and stream each flow's verdict as soon as it is decided.
 
-use super::{load_inventory, load_keylogs, EngineArgs, RunInventory, EXIT_OK, EXIT_UNREADABLE};
+use super::check::{could_not_verify, Env};
+use super::{load_keylogs, load_run_inventory, EngineArgs, RunInventory, EXIT_OK, EXIT_UNREADABLE};
 use crate::analyze::AnalyzedFlow;
 use crate::check::{
-    check_dto, text, Annotations, CheckArgs, CheckFlow, CheckFormat, CheckInput, CheckInputStats,
-    Checker, Date, FlowPlacement, Level, DEFAULT_MAX_LOSSY_PERCENT,
+    check_dto, github, text, Annotations, CheckArgs, CheckFlow, CheckFormat, CheckInput,
+    CheckInputStats, Checker, Date, FlowPlacement, Level, DEFAULT_MAX_LOSSY_PERCENT,
 };
 use crate::engine::EngineConfig;
+use crate::inventory::live::KubeArgs;
 use crate::live::source::{self, Counters, Sources, Speed, CHANNEL_PACKETS, FULL_SNAPLEN};
 use crate::live::{self, Event, LiveConfig, LiveSummary};
 use crate::report::json::flow_dto;
@@ -31,12 +33,18 @@ Examples:
   kubectl exec -n shop web-0 -c debug -- tcpdump -i any -U -w - | mtlscope live -r -
   sudo mtlscope live -i any | jq -c 'select(.type == \"flow\") | .flow.verdict'
   sudo mtlscope live -i any --duration 60s --inventory cluster.json --check --expect-traffic
+  sudo mtlscope live -i any -A                      (names from the cluster of the kubeconfig)
+  sudo mtlscope live -i any --duration 5m -A --check --junit mtls.xml --sarif mtls.sarif
 
 Output (--format jsonl, schema mtlscope-live/v1): one JSON object a line.
   {\"type\":\"flow\",\"event\":\"decided\"|\"updated\"|\"finished\",\"flow\":{...}}   the flow object
       is the one `analyze --format json` writes
   {\"type\":\"summary\",\"final\":false,...}   every --summary-interval, and once at the end
   {\"type\":\"check\",\"check\":{...}}   with --check, last: the check section of `check -o json`
+
+With --check, -o/--format stays the stream's format: the check's text report goes to stderr
+(after the terminal UI closes, with -o tui), its JSON section is the last line of the stream,
+--junit/--sarif/--write-baseline write files, and GitHub annotations go to stderr.
 
 Privileges: live capture needs CAP_NET_RAW and CAP_NET_ADMIN:
   sudo setcap cap_net_raw,cap_net_admin+eip $(command -v mtlscope)    (or run as root)
@@ -88,9 +96,15 @@ pub struct LiveArgs {
     #[arg(long = "inventory", value_name = "FILE")]
     pub inventories: Vec<PathBuf>,
 
+    /// Read the inventory from a live cluster as well, once at the start (any of these flags
+    /// turns it on; objects from the cluster win over --inventory files).
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
     /// Judge the finished flows like `mtlscope check` when the run ends (--duration, end of
-    /// input): the report goes to stderr, a `check` line to stdout, and the exit code is the
-    /// check's (0 pass, 1 fail, 2 could not verify).
+    /// input, or `q` in the terminal UI): the text report goes to stderr, a `check` line ends
+    /// the JSON lines, and the exit code is the check's (0 pass, 1 fail, 2 could not verify).
+    /// A reader of stdout that goes away stops the output, not the judging.
     #[arg(long)]
     pub check: bool,
 
@@ -113,6 +127,32 @@ pub struct LiveArgs {
     /// With --check: could not verify (exit 2) with fewer judged flows than N.
     #[arg(long, value_name = "N", requires = "check")]
     pub min_flows: Option<u64>,
+
+    /// With --check: record today's violating edges in FILE and accept them for this run.
+    #[arg(long, value_name = "FILE", requires = "check")]
+    pub write_baseline: Option<PathBuf>,
+
+    /// With --check: could not verify (exit 2) when more than PERCENT of the judged flows had
+    /// their TLS handshake hit by capture loss (kernel or channel drops, snaplen); default 10.
+    #[arg(long, value_name = "PERCENT", requires = "check")]
+    pub max_lossy: Option<f64>,
+
+    /// With --check: write a JUnit XML report (one testcase per edge) to FILE.
+    #[arg(long, value_name = "FILE", requires = "check")]
+    pub junit: Option<PathBuf>,
+
+    /// With --check: write a SARIF 2.1.0 log (for code-scanning upload) to FILE.
+    #[arg(long, value_name = "FILE", requires = "check")]
+    pub sarif: Option<PathBuf>,
+
+    /// With --check: print GitHub Actions annotations (::error ...) on stderr; auto when
+    /// GITHUB_ACTIONS=true.
+    #[arg(long, value_enum, value_name = "WHEN", requires = "check")]
+    pub github_annotations: Option<Annotations>,
+
+    /// With --check: judge allow-rule expiry as of this day instead of today (UTC).
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "check")]
+    pub today: Option<Date>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,22 +169,23 @@ pub enum LiveFormat {
 }
 
 impl LiveArgs {
-    /// The `mtlscope check` settings `--check` stands for. JUnit, SARIF, annotations and
-    /// `--max-lossy` are not offered by `live` yet: the defaults apply.
+    /// The `mtlscope check` settings `--check` stands for. `check`'s `-o/--format` has no
+    /// counterpart: live's `-o/--format` is the stream's, the text report goes to stderr and
+    /// the JSON section is the stream's last line.
     pub fn check_args(&self) -> Option<CheckArgs> {
         self.check.then(|| CheckArgs {
             policy: self.policy.clone(),
             require: self.require,
             baseline: self.baseline.clone(),
-            write_baseline: None,
+            write_baseline: self.write_baseline.clone(),
             expect_traffic: self.expect_traffic,
             min_flows: self.min_flows,
-            max_lossy: DEFAULT_MAX_LOSSY_PERCENT,
-            junit: None,
-            sarif: None,
-            github_annotations: Annotations::Never,
+            max_lossy: self.max_lossy.unwrap_or(DEFAULT_MAX_LOSSY_PERCENT),
+            junit: self.junit.clone(),
+            sarif: self.sarif.clone(),
+            github_annotations: self.github_annotations.unwrap_or(Annotations::Auto),
             format: CheckFormat::Text,
-            today: None,
+            today: self.today,
         })
     }
 
@@ -271,7 +312,7 @@ pub(super) fn summary_line(s: &LiveSummary, last: bool) -> SummaryLine<'_> {
 /// One event as one JSON line, flushed at once so that `jq` and log shippers see it.
 pub(super) fn write_event(out: &mut dyn Write, ev: &Event<'_>) -> io::Result<()> {
     match ev {
-        Event::Flow(kind, f) => {
+        Event::Flow(kind, f, _) => {
             let line = FlowLine { kind: "flow", event: kind.as_str(), flow: flow_dto(f) };
             serde_json::to_writer(&mut *out, &line)?;
         }
@@ -281,11 +322,24 @@ pub(super) fn write_event(out: &mut dyn Write, ev: &Event<'_>) -> io::Result<()>
     out.flush()
 }
 
-fn start_checker(args: &LiveArgs) -> Result<Option<Checker>, String> {
-    let Some(check) = args.check_args() else { return Ok(None) };
-    let policy = check.load_policy().map_err(|e| format!("invalid policy: {e}"))?;
-    let opts = check.options(Date::today_utc()).map_err(|e| e.to_string())?;
-    Ok(Some(Checker::new(policy, opts)))
+/// `--check`'s settings and its judge, made before the capture starts (an invalid policy or
+/// baseline stops the run at once).
+pub(super) struct LiveCheck {
+    args: CheckArgs,
+    pub(super) checker: Checker,
+    env: Env,
+}
+
+impl LiveCheck {
+    pub(super) fn new(args: CheckArgs, env: Env) -> Result<Self, String> {
+        let policy = args.load_policy().map_err(|e| format!("invalid policy: {e}"))?;
+        let opts = args.options(env.today_utc).map_err(|e| e.to_string())?;
+        Ok(LiveCheck { args, checker: Checker::new(policy, opts), env })
+    }
+}
+
+fn start_check(args: &LiveArgs, env: Env) -> Result<Option<LiveCheck>, String> {
+    args.check_args().map(|check| LiveCheck::new(check, env)).transpose()
 }
 
 pub(super) fn check_flow(f: &AnalyzedFlow) -> CheckFlow {
@@ -299,27 +353,59 @@ struct CheckLine {
     check: crate::check::CheckDto,
 }
 
-/// Ends `--check`: the report on stderr, a `check` line on stdout; returns the exit code.
+/// Ends `--check` as `mtlscope check` ends: the files (`--write-baseline`, `--junit`,
+/// `--sarif`), the text report and any GitHub annotations on stderr, and the `check` line on
+/// `out` (the JSON stream; None under the terminal UI). Returns the exit code: the check's,
+/// or could-not-verify when a file could not be written (a proven violation still exits 1).
 pub(super) fn finish_check(
-    checker: Checker,
+    check: LiveCheck,
     summary: &LiveSummary,
-    out: &mut dyn Write,
-) -> io::Result<i32> {
+    out: Option<&mut dyn Write>,
+) -> i32 {
     let input = CheckInput {
         path: summary.interfaces.join(","),
         error: (summary.packets == 0).then(|| summary.errors.first().cloned()).flatten(),
         truncated_frames: summary.truncated_frames,
     };
-    let report = checker.finish(CheckInputStats { inputs: vec![input] });
+    let mut report = check.checker.finish(CheckInputStats { inputs: vec![input] });
+    let files = check.args.write_files(&mut report);
     eprint!("{}", text::render(&report));
-    serde_json::to_writer(&mut *out, &CheckLine { kind: "check", check: check_dto(&report) })?;
-    writeln!(out)?;
-    out.flush()?;
-    Ok(report.exit_code())
+    if check.args.annotate(check.env.github_actions.as_deref()) {
+        for line in github::annotations(&report) {
+            eprintln!("{line}");
+        }
+    }
+    let mut code = report.exit_code();
+    if let Err(e) = files {
+        eprintln!("mtlscope: error: writing {e}");
+        code = could_not_verify(code);
+    }
+    if let Some(out) = out {
+        let line = CheckLine { kind: "check", check: check_dto(&report) };
+        let written = serde_json::to_writer(&mut *out, &line)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush());
+        match written {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                eprintln!("mtlscope: error: writing the output: {e}");
+                code = could_not_verify(code);
+            }
+            _ => {}
+        }
+    }
+    code
 }
 
-/// The terminal UI on this thread, the live pipeline on another; `q` stops both.
-pub(super) fn run_tui(sources: Sources, mut cfg: LiveConfig, inv: Option<&RunInventory>) -> i32 {
+/// The terminal UI on this thread, the live pipeline on another; `q` stops both. With
+/// `--check`, the flows finished until then are judged and the report printed once the
+/// terminal is restored.
+pub(super) fn run_tui(
+    sources: Sources,
+    mut cfg: LiveConfig,
+    inv: Option<&RunInventory>,
+    mut check: Option<LiveCheck>,
+) -> i32 {
     // The header's counters come from summaries: refresh them every second.
     if cfg.summary_interval.is_zero() || cfg.summary_interval > Duration::from_secs(1) {
         cfg.summary_interval = Duration::from_secs(1);
@@ -327,27 +413,39 @@ pub(super) fn run_tui(sources: Sources, mut cfg: LiveConfig, inv: Option<&RunInv
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let counters = sources.counters.clone();
     let (tx, rx) = mpsc::sync_channel(4096);
-    let result = std::thread::scope(|scope| {
+    let checking = check.is_some();
+    let (result, summary) = std::thread::scope(|scope| {
         let cfg = &cfg;
-        scope.spawn(move || {
+        let check = &mut check;
+        let pipeline = scope.spawn(move || {
             let enrich = |f: &mut AnalyzedFlow| RunInventory::enrich(inv, f);
             let (summary, _) = live::run(sources, cfg, &enrich, &mut |ev| {
-                tx.send(crate::tui::action_for_event(&ev))
-                    .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
+                if let (Some(c), Event::Flow(live::FlowEvent::Finished, f, _)) = (&mut *check, &ev)
+                {
+                    c.checker.add(&check_flow(f));
+                }
+                // Once the UI has quit (the stop flag ends the run), flows still go to the
+                // check: only a run without one stops at the first event nobody reads.
+                match tx.send(crate::tui::action_for_event(&ev)) {
+                    Err(_) if !checking => Err(io::Error::from(io::ErrorKind::BrokenPipe)),
+                    _ => Ok(()),
+                }
             });
             // The final counters (a short replay may end before the first periodic summary).
-            let _ = tx.send(crate::tui::Action::Summary(Box::new(summary)));
+            let _ = tx.send(crate::tui::Action::Summary(Box::new(summary.clone())));
+            summary
         });
         let result = crate::tui::run(rx, color);
         counters.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        result
+        (result, pipeline.join())
     });
-    match result {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            eprintln!("mtlscope: error: terminal: {e}");
-            EXIT_UNREADABLE
-        }
+    if let Err(e) = result {
+        eprintln!("mtlscope: error: terminal: {e}");
+        return EXIT_UNREADABLE;
+    }
+    match (check, summary) {
+        (Some(check), Ok(summary)) => finish_check(check, &summary, None),
+        _ => EXIT_OK,
     }
 }
 
@@ -360,17 +458,18 @@ pub fn run(args: &LiveArgs) -> i32 {
             return EXIT_UNREADABLE;
         }
     }
-    let inventory = match load_inventory(&args.inventories, None) {
-        Ok(inv) => inv,
-        Err(e) => {
-            eprintln!("mtlscope: error: {e}");
-            return EXIT_UNREADABLE;
-        }
-    };
-    let mut checker = match start_checker(args) {
+    // A policy that cannot be read stops the run before the cluster is asked or a packet read.
+    let mut check = match start_check(args, Env::from_system()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("mtlscope: error: --check: {e}");
+            return EXIT_UNREADABLE;
+        }
+    };
+    let inventory = match load_run_inventory(&args.inventories, &args.kube) {
+        Ok(inv) => inv,
+        Err(e) => {
+            eprintln!("mtlscope: error: {e}");
             return EXIT_UNREADABLE;
         }
     };
@@ -381,31 +480,43 @@ pub fn run(args: &LiveArgs) -> i32 {
             return EXIT_UNREADABLE;
         }
     };
-    let cfg =
-        LiveConfig { engine, summary_interval: args.summary_interval, duration: args.duration };
+    let cfg = LiveConfig {
+        engine,
+        summary_interval: args.summary_interval,
+        duration: args.duration,
+        timelines: args.format == LiveFormat::Tui,
+    };
     let inv = inventory.as_ref();
     if args.format == LiveFormat::Tui {
-        return run_tui(sources, cfg, inv);
+        return run_tui(sources, cfg, inv, check);
     }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let enrich = |f: &mut AnalyzedFlow| RunInventory::enrich(inv, f);
+    // With --check, a reader that goes away stops the output, not the judging (as for
+    // `mtlscope check`): the run goes on to its end and the exit code is the check's.
+    let mut closed: Option<io::Error> = None;
     let (summary, error) = live::run(sources, &cfg, &enrich, &mut |ev| {
-        if let (Some(checker), Event::Flow(live::FlowEvent::Finished, f)) = (&mut checker, &ev) {
-            checker.add(&check_flow(f));
+        if let (Some(c), Event::Flow(live::FlowEvent::Finished, f, _)) = (&mut check, &ev) {
+            c.checker.add(&check_flow(f));
         }
-        write_event(&mut out, &ev)
+        if closed.is_some() {
+            return Ok(());
+        }
+        match write_event(&mut out, &ev) {
+            Err(e) if check.is_some() && e.kind() == io::ErrorKind::BrokenPipe => {
+                closed = Some(e);
+                Ok(())
+            }
+            r => r,
+        }
     });
-    let result = match error {
+    let result = match error.or(closed) {
         Some(e) => Err(e),
         None => serde_json::to_writer(&mut out, &summary_line(&summary, true))
             .map_err(io::Error::from)
             .and_then(|()| writeln!(out))
             .and_then(|()| out.flush()),
-    };
-    let result = match (result, checker) {
-        (Ok(()), Some(checker)) => finish_check(checker, &summary, &mut out).map(Some),
-        (r, _) => r.map(|()| None),
     };
     for e in &summary.errors {
         eprintln!("mtlscope: warning: capture stopped: {e}");
@@ -417,17 +528,27 @@ pub fn run(args: &LiveArgs) -> i32 {
             summary.kernel_drops, summary.channel_drops
         );
     }
+    if let Some(check) = check {
+        return match result {
+            Ok(()) => finish_check(check, &summary, Some(&mut out)),
+            // The reader went away: the verdict is still the exit code.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => finish_check(check, &summary, None),
+            Err(e) => {
+                eprintln!("mtlscope: error: writing the output: {e}");
+                could_not_verify(finish_check(check, &summary, None))
+            }
+        };
+    }
     match result {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => EXIT_OK,
         Err(e) => {
             eprintln!("mtlscope: error: writing the output: {e}");
             EXIT_UNREADABLE
         }
-        Ok(Some(check_exit)) => check_exit,
         // A replay whose input could not be read at all is a failed run.
-        Ok(None) if args.read.is_some() && summary.packets == 0 && !summary.errors.is_empty() => {
+        Ok(()) if args.read.is_some() && summary.packets == 0 && !summary.errors.is_empty() => {
             EXIT_UNREADABLE
         }
-        Ok(None) => EXIT_OK,
+        Ok(()) => EXIT_OK,
     }
 }

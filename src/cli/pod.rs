@@ -1,12 +1,12 @@
 //! `mtlscope pod`: capture in running pods through the Kubernetes exec API (a sidecar with
 //! tcpdump, or an ephemeral debug container) and stream the verdicts as `live` does.
 
-use super::live::{check_flow, finish_check, run_tui, summary_line, write_event, LiveFormat};
+use super::live::{
+    check_flow, finish_check, run_tui, summary_line, write_event, LiveCheck, LiveFormat,
+};
 use super::{load_inventory, load_keylogs, EngineArgs, RunInventory, EXIT_OK, EXIT_UNREADABLE};
 use crate::analyze::AnalyzedFlow;
-use crate::check::{
-    Annotations, CheckArgs, CheckFormat, Checker, Date, Level, DEFAULT_MAX_LOSSY_PERCENT,
-};
+use crate::check::{Annotations, CheckArgs, CheckFormat, Level, DEFAULT_MAX_LOSSY_PERCENT};
 use crate::inventory::live::{parse_request_timeout, KubeArgs};
 use crate::live::source::{self, Counters, Sources, CHANNEL_PACKETS, FULL_SNAPLEN};
 use crate::live::{self, Event, LiveConfig};
@@ -186,7 +186,7 @@ impl PodArgs {
         }
     }
 
-    fn checker(&self) -> Result<Option<Checker>, String> {
+    fn checker(&self) -> Result<Option<LiveCheck>, String> {
         if !self.check {
             return Ok(None);
         }
@@ -204,9 +204,7 @@ impl PodArgs {
             format: CheckFormat::Text,
             today: None,
         };
-        let policy = check.load_policy().map_err(|e| format!("invalid policy: {e}"))?;
-        let opts = check.options(Date::today_utc()).map_err(|e| e.to_string())?;
-        Ok(Some(Checker::new(policy, opts)))
+        LiveCheck::new(check, super::check::Env::from_system()).map(Some)
     }
 }
 
@@ -264,10 +262,15 @@ pub fn run(args: &PodArgs) -> i32 {
         capture.streams.iter().map(|s| (s.target.label(), s.save_error.clone())).collect();
     let sources = sources(&mut capture, engine.keylog.clone());
     // The run ends when the streams do: --duration and Ctrl-C stop the captures in the pods.
-    let cfg = LiveConfig { engine, summary_interval: args.summary_interval, duration: None };
+    let cfg = LiveConfig {
+        engine,
+        summary_interval: args.summary_interval,
+        duration: None,
+        timelines: tui,
+    };
     let inv = inventory.as_ref();
     if tui {
-        let code = run_tui(sources, cfg, inv);
+        let code = run_tui(sources, cfg, inv, checker);
         let ended = capture.finish();
         let failed = report(&ended, &save_errors, true);
         return if failed { EXIT_UNREADABLE } else { code };
@@ -276,8 +279,8 @@ pub fn run(args: &PodArgs) -> i32 {
     let mut out = io::BufWriter::new(stdout.lock());
     let enrich = |f: &mut AnalyzedFlow| RunInventory::enrich(inv, f);
     let (mut summary, error) = live::run(sources, &cfg, &enrich, &mut |ev| {
-        if let (Some(checker), Event::Flow(live::FlowEvent::Finished, f)) = (&mut checker, &ev) {
-            checker.add(&check_flow(f));
+        if let (Some(c), Event::Flow(live::FlowEvent::Finished, f, _)) = (&mut checker, &ev) {
+            c.checker.add(&check_flow(f));
         }
         write_event(&mut out, &ev)
     });
@@ -292,7 +295,7 @@ pub fn run(args: &PodArgs) -> i32 {
             .and_then(|()| out.flush()),
     };
     let result = match (result, checker) {
-        (Ok(()), Some(checker)) => finish_check(checker, &summary, &mut out).map(Some),
+        (Ok(()), Some(checker)) => Ok(Some(finish_check(checker, &summary, Some(&mut out)))),
         (r, _) => r.map(|()| None),
     };
     for e in &summary.errors {

@@ -12,6 +12,7 @@
 //! expire idle flows when no packet comes and to time summaries and `--duration`.
 
 pub mod source;
+pub mod timeline;
 
 use crate::analyze::{judge_all, AnalyzedFlow};
 use crate::capture::Interface;
@@ -26,6 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use timeline::Timeline;
 
 /// Why a flow is being reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +73,8 @@ pub struct LiveSummary {
 
 /// What the pipeline reports.
 pub enum Event<'a> {
-    Flow(FlowEvent, &'a AnalyzedFlow),
+    /// A flow, with its handshake timeline when [`LiveConfig::timelines`] asked for one.
+    Flow(FlowEvent, &'a AnalyzedFlow, Option<&'a Timeline>),
     Summary(&'a LiveSummary),
 }
 
@@ -82,6 +85,9 @@ pub struct LiveConfig {
     /// Zero: no periodic summaries.
     pub summary_interval: Duration,
     pub duration: Option<Duration>,
+    /// Read each TLS flow's handshake timeline before it is compacted (the terminal UI's
+    /// detail pane); off for JSON lines, which do not carry it.
+    pub timelines: bool,
 }
 
 /// Called on each judged flow before it is reported (e.g. inventory enrichment).
@@ -100,6 +106,9 @@ struct Run<'s> {
     ifaces: Vec<Interface>,
     /// Latest verdict of each open flow that was reported.
     open: HashMap<u64, Verdict>,
+    /// Timelines of finished flows between judging and reporting (the linker may hold a
+    /// flow back a moment); None when timelines are off.
+    timelines: Option<HashMap<u64, Timeline>>,
     finished: BTreeMap<&'static str, u64>,
     finished_count: u64,
     sink: &'s mut dyn FnMut(Event<'_>) -> io::Result<()>,
@@ -119,15 +128,21 @@ impl Run<'_> {
     fn collect(&mut self) {
         let decided = self.engine.drain_decided();
         if !decided.is_empty() {
+            // judge_all keeps the order: one timeline per flow, read before compaction.
+            let timelines: Vec<Option<Timeline>> = match self.timelines {
+                Some(_) => decided.iter().map(Timeline::of).collect(),
+                None => Vec::new(),
+            };
             let mut flows = Vec::with_capacity(decided.len());
             judge_all(&mut |f| flows.push(f), decided, 0, &self.ifaces, &mut self.identities);
-            for mut f in flows {
+            for (i, mut f) in flows.into_iter().enumerate() {
                 (self.enrich)(&mut f);
                 let ev = match self.open.insert(f.record.id, f.judgement.verdict) {
                     None => FlowEvent::Decided,
                     Some(_) => FlowEvent::Updated,
                 };
-                self.emit(Event::Flow(ev, &f));
+                let timeline = timelines.get(i).and_then(Option::as_ref);
+                self.emit(Event::Flow(ev, &f, timeline));
             }
         }
         let finished = self.engine.drain_finished();
@@ -137,6 +152,13 @@ impl Run<'_> {
     fn finish_flows(&mut self, records: Vec<crate::flow::FlowRecord>) {
         if records.is_empty() {
             return;
+        }
+        if let Some(map) = &mut self.timelines {
+            for r in &records {
+                if let Some(t) = Timeline::of(r) {
+                    map.insert(r.id, t);
+                }
+            }
         }
         let mut judged = Vec::with_capacity(records.len());
         judge_all(&mut |f| judged.push(f), records, 0, &self.ifaces, &mut self.identities);
@@ -153,7 +175,8 @@ impl Run<'_> {
             self.open.remove(&f.record.id);
             self.finished_count += 1;
             *self.finished.entry(f.judgement.verdict.as_str()).or_default() += 1;
-            self.emit(Event::Flow(FlowEvent::Finished, &f));
+            let timeline = self.timelines.as_mut().and_then(|m| m.remove(&f.record.id));
+            self.emit(Event::Flow(FlowEvent::Finished, &f, timeline.as_ref()));
         }
     }
 
@@ -210,6 +233,7 @@ pub fn run(
         identities: IdentityCache::default(),
         ifaces,
         open: HashMap::new(),
+        timelines: cfg.timelines.then(HashMap::new),
         finished: BTreeMap::new(),
         finished_count: 0,
         sink,

@@ -108,7 +108,9 @@ fn tui_frames(capture: &Path, redact: bool) -> String {
     let sources = Sources { rx, counters, interfaces, running: 1, threads: vec![t] };
     let mut engine = EngineConfig::default();
     engine.flow.redact = redact;
-    let cfg = LiveConfig { engine, summary_interval: Duration::ZERO, duration: None };
+    // With handshake timelines, as the terminal UI runs.
+    let cfg =
+        LiveConfig { engine, summary_interval: Duration::ZERO, duration: None, timelines: true };
     let mut app = App::new(false);
     let (_, err) = live::run(sources, &cfg, &|_| {}, &mut |ev| {
         tui::update(&mut app, tui::action_for_event(&ev));
@@ -120,6 +122,9 @@ fn tui_frames(capture: &Path, redact: bool) -> String {
     frames.push_str(&frame(&app));
     tui::update(&mut app, Action::Down);
     tui::update(&mut app, Action::Up);
+    frames.push_str(&frame(&app));
+    // The detail pane (timeline, request line) of the selected flow, full screen.
+    tui::update(&mut app, Action::ToggleDetail);
     frames.push_str(&frame(&app));
     frames
 }

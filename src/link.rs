@@ -220,6 +220,28 @@ impl Linker {
         }
     }
 
+    /// Report, unlinked, every waiting flow whose last packet is older than `cutoff` (packet
+    /// time). A run that never ends (`live`) calls this so that a resumed flow whose origin is
+    /// not coming cannot wait forever; a batch run waits for the end of its input instead.
+    pub fn release_stale(&mut self, cutoff: Timestamp, sink: &mut dyn FnMut(AnalyzedFlow)) {
+        let stale: Vec<u64> = self
+            .waiting
+            .iter()
+            .filter(|(_, f)| f.record.last_seen < cutoff)
+            .map(|(&n, _)| n)
+            .collect();
+        for n in stale {
+            if let Some(mut flow) = self.release(n) {
+                unlinked(
+                    &mut flow,
+                    "the handshake that created this session was not seen while the flow \
+                     waited for it (live runs wait one idle timeout)",
+                );
+                sink(flow);
+            }
+        }
+    }
+
     /// Take waiting flow `n` out, and off the lists of its other handles.
     fn release(&mut self, n: u64) -> Option<AnalyzedFlow> {
         let flow = self.waiting.remove(&n)?;

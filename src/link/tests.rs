@@ -196,3 +196,28 @@ fn an_unlinked_psk_resumption_points_at_the_key_log() {
     let out = run(&mut Linker::default(), vec![psk]);
     assert!(out[0].judgement.evidence.contains("a key log for the original handshake"));
 }
+
+#[test]
+fn a_live_run_releases_resumed_flows_whose_origin_never_came() {
+    let mut linker = Linker::default();
+    let mut out = Vec::new();
+    for f in
+        [flow(5, Verdict::TlsUnknownAuth, &[], &[T1]), flow(9, Verdict::TlsUnknownAuth, &[], &[T2])]
+    {
+        linker.push(f, &mut |f| out.push(f));
+    }
+    assert!(out.is_empty());
+    // Flow 5's last packet is at 5 s, flow 9's at 9 s.
+    linker.release_stale(Timestamp(5_000_000_000), &mut |f| out.push(f));
+    assert!(out.is_empty(), "not older than the cutoff yet");
+    linker.release_stale(Timestamp(6_000_000_000), &mut |f| out.push(f));
+    assert_eq!(out.iter().map(|f| f.record.id).collect::<Vec<_>>(), [5]);
+    assert_eq!(linker.waiting(), 1);
+    assert_eq!(out[0].judgement.verdict, Verdict::TlsUnknownAuth);
+    assert!(out[0].judgement.evidence.contains("was not seen while the flow waited"));
+    // An origin arriving later for the other one still links it.
+    linker.push(flow(10, Verdict::Mtls, &[T2], &[]), &mut |f| out.push(f));
+    let linked = out.iter().find(|f| f.record.id == 9).expect("flow 9 released by its origin");
+    assert_eq!(linked.judgement.verdict, Verdict::Mtls);
+    assert_eq!(linker.waiting(), 0);
+}

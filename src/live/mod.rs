@@ -169,6 +169,13 @@ impl Run<'_> {
         self.report_finished(ready);
     }
 
+    /// Resumed flows that waited past `cutoff` for their origin are reported unlinked.
+    fn release_stale(&mut self, cutoff: Timestamp) {
+        let mut ready = Vec::new();
+        self.linker.release_stale(cutoff, &mut |f| ready.push(f));
+        self.report_finished(ready);
+    }
+
     fn report_finished(&mut self, flows: Vec<AnalyzedFlow>) {
         for mut f in flows {
             (self.enrich)(&mut f);
@@ -248,6 +255,9 @@ pub fn run(
     // flows when the interface is quiet.
     let mut last_packet: Option<(Timestamp, Instant)> = None;
     let mut last_wall_expiry = started;
+    let mut last_stale_check = started;
+    // How long (packet time) a resumed flow waits for the handshake that created its session.
+    let max_wait = i64::try_from(cfg.engine.flow.idle_timeout_ns).unwrap_or(i64::MAX);
     let mut errors = Vec::new();
     let mut timed_out = false;
     while sources.running > 0 && run.error.is_none() {
@@ -288,6 +298,14 @@ pub fn run(
         if last_drain.elapsed() >= DRAIN_EVERY {
             run.collect();
             last_drain = Instant::now();
+        }
+        if last_stale_check.elapsed() >= Duration::from_secs(1) {
+            if let Some((ts, at)) = last_packet {
+                let idle = i64::try_from(at.elapsed().as_nanos()).unwrap_or(i64::MAX);
+                let now = ts.0.saturating_add(idle);
+                run.release_stale(Timestamp(now.saturating_sub(max_wait)));
+            }
+            last_stale_check = Instant::now();
         }
         if !cfg.summary_interval.is_zero() && Instant::now() >= next_summary {
             let s = run.summary(&sources, started, &errors);

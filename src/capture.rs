@@ -141,6 +141,8 @@ struct ReaderState {
     oversized_at: u64,
     /// Byte offset of the block being applied (pcapng and modified pcap).
     at: u64,
+    /// Byte order of the current pcapng section, once its header was read.
+    ng_big_endian: Option<bool>,
     /// Packets skipped for naming an interface the section did not describe, and the first.
     unknown_iface: (u64, String),
 }
@@ -189,6 +191,7 @@ impl<'r> CaptureReader<'r> {
             oversized_at: 0,
             at: 0,
             unknown_iface: (0, String::new()),
+            ng_big_endian: None,
         };
         let inner = match LegacyFramer::probe(first.filled()) {
             Some(header) => {
@@ -309,6 +312,11 @@ fn next_generic(
     sink: &mut dyn FnMut(PacketRef<'_>),
 ) -> Result<Step, CaptureError> {
     loop {
+        if let Some(len) = short_ng_block(inner.data(), state) {
+            return Ok(Step::Fail(CaptureErrorKind::Corrupt(format!(
+                "a pcapng block claims {len} bytes, under the 12 a block header takes"
+            ))));
+        }
         match inner.next() {
             Ok((len, block)) => {
                 let oversized = state.oversized;
@@ -347,6 +355,20 @@ fn next_generic(
             }
         }
     }
+}
+
+/// The length of the pcapng block at the start of `data` if it is under the 12-byte minimum.
+/// `pcap-parser` 0.17 underflows on such a length for blocks with a shorter header of their
+/// own (the Process Information Block), so it is refused before parsing.
+fn short_ng_block(data: &[u8], state: &ReaderState) -> Option<u32> {
+    let big_endian = state.ng_big_endian?;
+    let h = data.first_chunk::<8>()?;
+    if h[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+        return None; // a new section: its own header says its byte order
+    }
+    let b = [h[4], h[5], h[6], h[7]];
+    let len = if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) };
+    (len < 12).then_some(len)
 }
 
 fn refill(
@@ -768,10 +790,12 @@ impl ReaderState {
             oversized,
             at,
             unknown_iface,
+            ng_big_endian,
             ..
         } = self;
         match block {
-            NgBlock::SectionHeader(_) => {
+            NgBlock::SectionHeader(shb) => {
+                *ng_big_endian = Some(shb.big_endian());
                 // Interface ids are per section.
                 interfaces.clear();
                 ts_params.clear();
@@ -1051,6 +1075,28 @@ mod tests {
         assert_eq!(r.format(), Format::Pcap { nanosecond: false });
         assert_eq!(r.interfaces()[0].snaplen, 65535);
         assert!(!r.next_packet(&mut |_| {}).unwrap());
+    }
+
+    /// Found by fuzzing (capture_read): a Process Information Block of length 4 made
+    /// pcap-parser subtract 12 from 4.
+    #[test]
+    fn a_pcapng_block_shorter_than_its_header_is_corrupt() {
+        let mut f = Vec::new();
+        for w in [0x0a0d_0d0au32, 28, 0x1a2b_3c4d] {
+            f.extend_from_slice(&w.to_le_bytes());
+        }
+        f.extend_from_slice(&[1, 0, 0, 0]); // version 1.0
+        f.extend_from_slice(&u64::MAX.to_le_bytes()); // section length unknown
+        f.extend_from_slice(&28u32.to_le_bytes());
+        let shb = f.len();
+        for w in [0x8000_0001u32, 4, 0, 0] {
+            f.extend_from_slice(&w.to_le_bytes());
+        }
+        let (pkts, res) = read_all(&f);
+        assert!(pkts.is_empty());
+        let err = res.unwrap_err();
+        assert!(matches!(err.kind, CaptureErrorKind::Corrupt(_)), "{err}");
+        assert_eq!(err.offset, shb as u64);
     }
 
     #[test]

@@ -11,6 +11,14 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --locked --no-fail-fast
 fi
+# Fuzz targets (fuzz/, a workspace of its own): built so they cannot rot. With a nightly
+# toolchain and cargo-fuzz, an unoptimised build and a few seconds of fuzzing per target;
+# otherwise a stable `cargo check` of the same code. Long runs: scripts/fuzz.sh SECONDS.
+if cargo +nightly --version >/dev/null 2>&1 && cargo fuzz --version >/dev/null 2>&1; then
+  FUZZ_BUILD=--dev ./scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-3}"
+else
+  cargo check --locked --manifest-path fuzz/Cargo.toml --bins
+fi
 if [ -d ../shared/corpus ]; then
   cargo build --release --locked
   python3 scripts/conformance.py --corpus ../shared/corpus --bin target/release/mtlscope --min-agreement "${MIN_AGREEMENT:-0.85}"

@@ -429,7 +429,29 @@ fn add_stat_warnings(report: &mut InputReport) {
         w.push(format!("{} IP fragments were counted but not reassembled", s.ip_fragments));
     }
     for (what, count) in &s.decode_errors {
-        w.push(format!("{count} packets could not be decoded: {what}"));
+        let first = s
+            .first_decode_error
+            .get(what)
+            .map_or(String::new(), |n| format!(" (the first is packet {n})"));
+        w.push(format!("{count} packets could not be decoded: {what}{first}"));
+    }
+    if let Some(first) = s.first_ip_length_overrun {
+        w.push(format!(
+            "{} packets have IP length fields claiming more bytes than the whole frame holds (the first is packet {first}); only the bytes present were read",
+            s.ip_length_overruns
+        ));
+    }
+    if let Some(first) = s.first_bad_tcp_options {
+        w.push(format!(
+            "{} packets have TCP options that do not parse (the first is packet {first}): their data offset may be wrong, hiding payload bytes as options",
+            s.bad_tcp_options
+        ));
+    }
+    if let Some(first) = s.first_time_reversal {
+        w.push(format!(
+            "{} packets have timestamps earlier than a packet before them (the first is packet {first}); flow start and end times may be out of order",
+            s.time_reversals
+        ));
     }
     report.warnings.extend(w);
 }

@@ -86,9 +86,15 @@ pub enum CaptureErrorKind {
 impl fmt::Display for CaptureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            CaptureErrorKind::Empty => write!(f, "empty input: no capture header"),
-            CaptureErrorKind::NotACapture => {
-                write!(f, "not a pcap or pcapng capture (unrecognised header)")
+            CaptureErrorKind::Empty => write!(f, "empty input: no capture header at byte 0"),
+            CaptureErrorKind::NotACapture => write!(
+                f,
+                "not a pcap or pcapng capture: unrecognised header at byte {}",
+                self.offset
+            ),
+            // Nothing is consumed before the file header is whole.
+            CaptureErrorKind::Truncated if self.offset == 0 => {
+                write!(f, "capture truncated at byte 0: the file header is incomplete")
             }
             CaptureErrorKind::Truncated => {
                 write!(f, "capture truncated at byte {}: last record incomplete", self.offset)
@@ -131,6 +137,15 @@ struct ReaderState {
     /// Where those secrets go as soon as they are read (before the packets after them).
     keylog: Option<std::sync::Arc<crate::keylog::KeyLog>>,
     warnings: Vec<String>,
+    /// Records whose captured length exceeds their original length, and where the first was.
+    oversized: u64,
+    oversized_at: u64,
+    /// Byte offset of the block being applied (pcapng and modified pcap).
+    at: u64,
+    /// Byte order of the current pcapng section, once its header was read.
+    ng_big_endian: Option<bool>,
+    /// Packets skipped for naming an interface the section did not describe, and the first.
+    unknown_iface: (u64, String),
 }
 
 impl<'r> CaptureReader<'r> {
@@ -173,6 +188,11 @@ impl<'r> CaptureReader<'r> {
             secrets_blocks: 0,
             keylog: None,
             warnings: Vec::new(),
+            oversized: 0,
+            oversized_at: 0,
+            at: 0,
+            unknown_iface: (0, String::new()),
+            ng_big_endian: None,
         };
         let inner = match LegacyFramer::probe(first.filled()) {
             Some(header) => {
@@ -188,6 +208,7 @@ impl<'r> CaptureReader<'r> {
                 return Ok(reader);
             }
             None => {
+                let cut_header = is_cut_header(first.filled());
                 let input = BlockRead { source, block: first, pos: 0 };
                 pcap_parser::create_reader(INITIAL_BUFFER, input).map_err(|e| {
                     let kind = match e {
@@ -196,6 +217,7 @@ impl<'r> CaptureReader<'r> {
                         PcapError::Incomplete(_) | PcapError::UnexpectedEof => {
                             CaptureErrorKind::Truncated
                         }
+                        _ if cut_header => CaptureErrorKind::Truncated,
                         _ => CaptureErrorKind::NotACapture,
                     };
                     CaptureError { offset: 0, kind }
@@ -245,8 +267,10 @@ impl<'r> CaptureReader<'r> {
         let step = match &mut self.inner {
             Parser::Legacy(framer) => {
                 let link = self.state.interfaces.first().map_or(LinkType::ETHERNET, |i| i.link);
+                let oversized = framer.oversized;
                 match framer.next(link, sink) {
                     Ok(Some(len)) => {
+                        self.state.note_oversized(framer.oversized - oversized, self.offset);
                         self.offset += len as u64;
                         Step::Packet
                     }
@@ -260,6 +284,7 @@ impl<'r> CaptureReader<'r> {
             Step::Packet => Ok(true),
             Step::End => {
                 self.done = true;
+                self.state.end_warnings();
                 Ok(false)
             }
             Step::Fail(kind) => self.fail(kind),
@@ -268,6 +293,7 @@ impl<'r> CaptureReader<'r> {
 
     fn fail(&mut self, kind: CaptureErrorKind) -> Result<bool, CaptureError> {
         self.done = true;
+        self.state.end_warnings();
         Err(CaptureError { offset: self.offset, kind })
     }
 }
@@ -287,9 +313,19 @@ fn next_generic(
     sink: &mut dyn FnMut(PacketRef<'_>),
 ) -> Result<Step, CaptureError> {
     loop {
+        if let Some(len) = short_ng_block(inner.data(), state) {
+            return Ok(Step::Fail(CaptureErrorKind::Corrupt(format!(
+                "a pcapng block claims {len} bytes, under the 12 a block header takes"
+            ))));
+        }
         match inner.next() {
             Ok((len, block)) => {
+                let oversized = state.oversized;
+                state.at = *offset;
                 let delivered = state.block(block, sink);
+                if oversized == 0 && state.oversized > 0 {
+                    state.oversized_at = *offset;
+                }
                 // Shifting the buffer on every block costs a memmove per packet; refill
                 // shifts once per read instead.
                 inner.consume_noshift(len);
@@ -322,6 +358,20 @@ fn next_generic(
     }
 }
 
+/// The length of the pcapng block at the start of `data` if it is under the 12-byte minimum.
+/// `pcap-parser` 0.17 underflows on such a length for blocks with a shorter header of their
+/// own (the Process Information Block), so it is refused before parsing.
+fn short_ng_block(data: &[u8], state: &ReaderState) -> Option<u32> {
+    let big_endian = state.ng_big_endian?;
+    let h = data.first_chunk::<8>()?;
+    if h[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+        return None; // a new section: its own header says its byte order
+    }
+    let b = [h[4], h[5], h[6], h[7]];
+    let len = if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) };
+    (len < 12).then_some(len)
+}
+
 fn refill(
     inner: &mut Box<dyn PcapReaderIterator + Send + '_>,
     offset: u64,
@@ -341,6 +391,24 @@ fn too_big() -> CaptureErrorKind {
 }
 
 const PCAP_HEADER_LEN: usize = 24;
+/// The smallest pcapng Section Header Block.
+const PCAPNG_SHB_MIN_LEN: usize = 28;
+
+/// The whole input is shorter than a file header and starts like one (a capture cut right
+/// after it began), rather than being something else.
+fn is_cut_header(b: &[u8]) -> bool {
+    const MAGICS: [u32; 7] = [
+        0x0a0d_0d0a, // pcapng Section Header Block
+        0xa1b2_c3d4,
+        0xd4c3_b2a1,
+        0xa1b2_3c4d,
+        0x4d3c_b2a1,
+        0xa1b2_cd34, // "modified" pcap
+        0x34cd_b2a1,
+    ];
+    let n = b.len().min(4);
+    b.len() < PCAPNG_SHB_MIN_LEN && MAGICS.iter().any(|m| m.to_be_bytes()[..n] == b[..n])
+}
 const PCAP_RECORD_HEADER_LEN: usize = 16;
 
 /// A classic pcap file header, as far as framing needs it.
@@ -360,6 +428,11 @@ impl LegacyHeader {
         } else {
             u32::from_le_bytes(b)
         }
+    }
+
+    /// The record claims more captured bytes than were on the wire (caplen > len).
+    fn oversized(&self, rec: &[u8]) -> bool {
+        self.field(rec, 8) > self.field(rec, 12)
     }
 
     fn packet<'a>(&self, rec: &'a [u8], link: LinkType) -> PacketRef<'a> {
@@ -391,6 +464,8 @@ struct LegacyFramer<'r> {
     joined: Vec<u8>,
     header: LegacyHeader,
     eof: bool,
+    /// Records so far whose caplen exceeds their original length.
+    oversized: u64,
 }
 
 impl<'r> LegacyFramer<'r> {
@@ -429,7 +504,15 @@ impl<'r> LegacyFramer<'r> {
             link: LinkType(header.network as u16),
             snaplen: header.snaplen,
         });
-        LegacyFramer { source, block, pos: PCAP_HEADER_LEN, joined: Vec::new(), header, eof: false }
+        LegacyFramer {
+            source,
+            block,
+            pos: PCAP_HEADER_LEN,
+            joined: Vec::new(),
+            header,
+            eof: false,
+            oversized: 0,
+        }
     }
 
     /// Bytes the record starting `rec` takes, once its header is there.
@@ -456,6 +539,7 @@ impl<'r> LegacyFramer<'r> {
             let len = len?;
             if let Some(rec) = rest.get(..len) {
                 self.pos += len;
+                self.oversized += u64::from(self.header.oversized(rec));
                 sink(self.header.packet(rec, link));
                 return Ok(Some(len));
             }
@@ -468,6 +552,7 @@ impl<'r> LegacyFramer<'r> {
         let res = self.join(&mut joined);
         let out = match res {
             Ok(Some(len)) => {
+                self.oversized += u64::from(self.header.oversized(&joined[..len]));
                 sink(self.header.packet(&joined[..len], link));
                 Ok(Some(len))
             }
@@ -677,6 +762,7 @@ impl ReaderState {
                 false
             }
             PcapBlockOwned::Legacy(b) => {
+                self.oversized += u64::from(b.caplen > b.origlen);
                 let nanos = match format {
                     Format::Pcap { nanosecond: true } => b.ts_usec,
                     _ => b.ts_usec.saturating_mul(1000),
@@ -696,9 +782,21 @@ impl ReaderState {
     }
 
     fn ng_block(&mut self, block: NgBlock<'_>, sink: &mut dyn FnMut(PacketRef<'_>)) -> bool {
-        let ReaderState { interfaces, ts_params, secrets_blocks, keylog, warnings, .. } = self;
+        let ReaderState {
+            interfaces,
+            ts_params,
+            secrets_blocks,
+            keylog,
+            warnings,
+            oversized,
+            at,
+            unknown_iface,
+            ng_big_endian,
+            ..
+        } = self;
         match block {
-            NgBlock::SectionHeader(_) => {
+            NgBlock::SectionHeader(shb) => {
+                *ng_big_endian = Some(shb.big_endian());
                 // Interface ids are per section.
                 interfaces.clear();
                 ts_params.clear();
@@ -723,7 +821,10 @@ impl ReaderState {
             }
             NgBlock::EnhancedPacket(epb) => {
                 let Some(iface) = interfaces.get(epb.if_id as usize) else {
-                    warn_once(warnings, format!("packet names unknown interface {}", epb.if_id));
+                    if unknown_iface.0 == 0 {
+                        unknown_iface.1 = format!("at byte {at} names interface {}", epb.if_id);
+                    }
+                    unknown_iface.0 += 1;
                     return false;
                 };
                 let (resolution, offset) =
@@ -734,6 +835,7 @@ impl ReaderState {
                 let frac = raw % resolution;
                 let nanos = (u128::from(frac) * 1_000_000_000 / u128::from(resolution)) as u32;
                 let caplen = (epb.caplen as usize).min(epb.data.len());
+                *oversized += u64::from(epb.caplen > epb.origlen);
                 sink(PacketRef {
                     ts: Timestamp::from_secs_nanos(secs, nanos),
                     link: iface.link,
@@ -773,6 +875,39 @@ impl ReaderState {
                 false
             }
             _ => false,
+        }
+    }
+}
+
+impl ReaderState {
+    /// `n` more records with caplen > len, the first of them at byte `at`.
+    fn note_oversized(&mut self, n: u64, at: u64) {
+        if n > 0 && self.oversized == 0 {
+            self.oversized_at = at;
+        }
+        self.oversized += n;
+    }
+
+    /// Warnings about the whole file, once reading has stopped.
+    fn end_warnings(&mut self) {
+        if self.unknown_iface.0 > 0 {
+            self.warnings.push(format!(
+                "{} packets name an unknown interface and were skipped (the first {})",
+                self.unknown_iface.0, self.unknown_iface.1
+            ));
+        }
+        if self.oversized > 0 {
+            self.warnings.push(format!(
+                "{} records claim more captured bytes than were on the wire (caplen > len), the first at byte {}; the captured length was used",
+                self.oversized, self.oversized_at
+            ));
+        }
+        if let Some(i) = self.interfaces.iter().find(|i| i.snaplen > MAX_BLOCK as u32) {
+            self.warnings.push(format!(
+                "the file header's snaplen {} is implausible (over {} MiB); it was ignored",
+                i.snaplen,
+                MAX_BLOCK / (1024 * 1024)
+            ));
         }
     }
 }
@@ -941,6 +1076,28 @@ mod tests {
         assert_eq!(r.format(), Format::Pcap { nanosecond: false });
         assert_eq!(r.interfaces()[0].snaplen, 65535);
         assert!(!r.next_packet(&mut |_| {}).unwrap());
+    }
+
+    /// Found by fuzzing (capture_read): a Process Information Block of length 4 made
+    /// pcap-parser subtract 12 from 4.
+    #[test]
+    fn a_pcapng_block_shorter_than_its_header_is_corrupt() {
+        let mut f = Vec::new();
+        for w in [0x0a0d_0d0au32, 28, 0x1a2b_3c4d] {
+            f.extend_from_slice(&w.to_le_bytes());
+        }
+        f.extend_from_slice(&[1, 0, 0, 0]); // version 1.0
+        f.extend_from_slice(&u64::MAX.to_le_bytes()); // section length unknown
+        f.extend_from_slice(&28u32.to_le_bytes());
+        let shb = f.len();
+        for w in [0x8000_0001u32, 4, 0, 0] {
+            f.extend_from_slice(&w.to_le_bytes());
+        }
+        let (pkts, res) = read_all(&f);
+        assert!(pkts.is_empty());
+        let err = res.unwrap_err();
+        assert!(matches!(err.kind, CaptureErrorKind::Corrupt(_)), "{err}");
+        assert_eq!(err.offset, shb as u64);
     }
 
     #[test]

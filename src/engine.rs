@@ -34,11 +34,22 @@ pub struct PacketStats {
     pub non_tcp: u64,
     /// Decode failures by reason (e.g. "unsupported link type 147", "tcp header truncated").
     pub decode_errors: BTreeMap<String, u64>,
+    /// Per decode failure reason, the number (1-based, as Wireshark counts) of its first packet.
+    pub first_decode_error: BTreeMap<String, u64>,
     pub link_types: BTreeMap<u16, u64>,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
     /// Packets whose timestamp went backwards relative to the previous one.
     pub time_reversals: u64,
+    /// Whole frames (not cut by the capture) whose IP length fields claim more bytes than the
+    /// frame holds: the header lies. With the number (1-based) of the first.
+    pub ip_length_overruns: u64,
+    pub first_ip_length_overrun: Option<u64>,
+    /// TCP segments whose options do not parse (the data offset may lie), and the first.
+    pub bad_tcp_options: u64,
+    pub first_bad_tcp_options: Option<u64>,
+    /// The number (1-based) of the first packet whose timestamp went backwards.
+    pub first_time_reversal: Option<u64>,
 }
 
 pub struct Engine {
@@ -88,6 +99,7 @@ impl Engine {
         if let Some(last) = s.last_ts {
             if pkt.ts < last {
                 s.time_reversals += 1;
+                s.first_time_reversal.get_or_insert(s.packets);
             }
         }
         s.first_ts = Some(s.first_ts.map_or(pkt.ts, |f| f.min(pkt.ts)));
@@ -95,6 +107,14 @@ impl Engine {
         match decode::decode(pkt.link, pkt.data, &self.cfg.decode) {
             Ok(Decoded::Tcp(tcp)) => {
                 self.stats.tcp_packets += 1;
+                if tcp.bad_options {
+                    self.stats.bad_tcp_options += 1;
+                    self.stats.first_bad_tcp_options.get_or_insert(self.stats.packets);
+                }
+                if tcp.payload_missing > 0 && !pkt.is_truncated() {
+                    self.stats.ip_length_overruns += 1;
+                    self.stats.first_ip_length_overrun.get_or_insert(self.stats.packets);
+                }
                 // `-i any` (SLL), a second pcapng interface, or a tunnel can each show one
                 // packet twice; a plain single-interface capture cannot.
                 self.dedup |= pkt.iface != 0 || tcp.sll.is_some() || tcp.tunnel.is_some();
@@ -112,6 +132,10 @@ impl Engine {
             DecodeError::Truncated { layer } => format!("{layer} header truncated"),
             DecodeError::Malformed { layer, .. } => format!("malformed {layer} header"),
         };
+        let packet = self.stats.packets;
+        if !self.stats.first_decode_error.contains_key(&key) {
+            self.stats.first_decode_error.insert(key.clone(), packet);
+        }
         *self.stats.decode_errors.entry(key).or_default() += 1;
     }
 

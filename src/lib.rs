@@ -25,6 +25,8 @@ pub mod cli;
 pub mod decode;
 pub mod engine;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod inventory;
 pub mod keylog;

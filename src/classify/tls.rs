@@ -71,11 +71,21 @@ pub fn sniff(first_bytes: &[u8]) -> Sniff {
     let plausible = match t {
         20 => len == 1,
         21 => len >= 2,
-        22 => len >= 4,
+        // Handshake messages may be split over records of any size, even one byte each.
+        22 => len >= 1,
         24 => len >= 3,
         _ => true,
     };
-    if len > MAX_RECORD_LEN || !plausible {
+    // A hello whose record claims more than TLS allows is still TLS, damaged: the analyzer
+    // reports the bad length instead of the flow passing for unknown cleartext.
+    if len > MAX_RECORD_LEN {
+        return match (t, b.get(5)) {
+            (22, None) => Sniff::NeedMore,
+            (22, Some(1 | 2)) => Sniff::Yes,
+            _ => Sniff::No,
+        };
+    }
+    if !plausible {
         return Sniff::No;
     }
     if t != 22 {

@@ -148,6 +148,7 @@ fn tcp<'a>(ctx: &Ctx, ip: IpInfo, seg: Segment<'a>) -> Res<'a> {
         window: h.window_size(),
         payload,
         payload_missing: u32::try_from(seg.missing()).unwrap_or(u32::MAX),
+        bad_options: !super::tcp_options_parse(seg.bytes.get(20..hl).unwrap_or_default()),
         ip_id: ip.ip_id,
         ttl: ip.ttl,
         sll: ctx.sll,

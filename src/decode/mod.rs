@@ -113,6 +113,9 @@ pub struct TcpPacket<'a> {
     /// Payload bytes the IP header says exist but the capture cut off (snaplen). Zero when the
     /// IP length field was 0 (TSO/GSO captures, jumbograms), as the real length is then unknown.
     pub payload_missing: u32,
+    /// The TCP options do not parse (an option runs past the header): the data offset may lie,
+    /// and then part of the payload was read as options.
+    pub bad_options: bool,
     /// IPv4 identification; IPv6: flow label. Tells `-i any` duplicates from retransmissions.
     pub ip_id: u32,
     /// IPv4 TTL / IPv6 hop limit.
@@ -232,12 +235,29 @@ fn ethernet_ipv4_tcp(frame: &[u8]) -> Option<TcpPacket<'_>> {
         window: u16::from_be_bytes([t[14], t[15]]),
         payload: &tcp[hl..],
         payload_missing: u32::try_from(total - 20 - tcp.len()).unwrap_or(u32::MAX),
+        bad_options: !tcp_options_parse(&tcp[20..hl]),
         ip_id: u32::from(u16::from_be_bytes([h[4], h[5]])),
         ttl: h[8],
         sll: None,
         tunnel: None,
         vlan: None,
     })
+}
+
+/// Whether TCP options walk cleanly to the end of the header: every option but End (0) and
+/// No-Operation (1) has a length of at least 2 that stays inside the options.
+fn tcp_options_parse(mut opts: &[u8]) -> bool {
+    while let Some(&kind) = opts.first() {
+        match kind {
+            0 => return true,
+            1 => opts = &opts[1..],
+            _ => match opts.get(1).map(|&l| usize::from(l)) {
+                Some(len) if len >= 2 && len <= opts.len() => opts = &opts[len..],
+                _ => return false,
+            },
+        }
+    }
+    true
 }
 
 /// Decodes one frame layer by layer (see the module documentation).

@@ -617,3 +617,16 @@ fn fast_path_agrees_with_the_layered_decoder() {
     }
     assert!(accepted > 10_000, "fast path took only {accepted} frames");
 }
+
+/// A TCP data offset that lies (found by the malformed-capture corpus) shows as options that
+/// do not parse; well-formed options, padding after End, and no options at all are fine.
+#[test]
+fn tcp_options_that_do_not_parse_are_flagged() {
+    use super::tcp_options_parse;
+    assert!(tcp_options_parse(&[]));
+    assert!(tcp_options_parse(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]), "NOP NOP timestamps");
+    assert!(tcp_options_parse(&[2, 4, 5, 0xb4, 0, 0xff, 0xff, 0xff]), "MSS, End, padding");
+    assert!(!tcp_options_parse(b"GET /api/items HTTP/1.1\r\n"), "payload read as options");
+    assert!(!tcp_options_parse(&[2, 1, 0, 0]), "length below 2");
+    assert!(!tcp_options_parse(&[8, 10, 0, 0]), "length past the header");
+}

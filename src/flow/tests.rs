@@ -30,6 +30,7 @@ fn packet(s: &Seg) -> TcpPacket<'static> {
         window: 1000,
         payload: s.payload,
         payload_missing: 0,
+        bad_options: false,
         ip_id: s.ip_id,
         ttl: 64,
         sll: s.ifindex.map(|i| SllMeta { packet_type: 0, ifindex: Some(i) }),

@@ -44,8 +44,8 @@ pub fn read_flight(sizes: &[u16], fin: u16, tag: u16, early_data: bool) -> Tls13
     let r = &sizes[..sizes.len().min(FLIGHT_RECORDS)];
     let overhead = 1 + u32::from(tag);
     let plain = |x: u16| u32::from(x).saturating_sub(overhead);
-    let empty_rec = EMPTY_CERT_MSG.saturating_add(1 + tag);
-    let eoed_rec = EOED_MSG.saturating_add(1 + tag);
+    let empty_rec = EMPTY_CERT_MSG.saturating_add(tag.saturating_add(1));
+    let eoed_rec = EOED_MSG.saturating_add(tag.saturating_add(1));
     let total = |n: usize| r[..n].iter().map(|&x| u32::from(x)).sum::<u32>();
     let flight = |reading, n: usize| Tls13Flight {
         reading,

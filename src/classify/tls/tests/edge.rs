@@ -73,6 +73,27 @@ fn record_length_over_the_maximum() {
     assert_eq!(a.facts().client.records.total(), 0, "reading stopped");
 }
 
+/// Found by the malformed-capture corpus: a hello whose record claims more than TLS allows was
+/// taken for unknown cleartext (verdict plaintext); it is TLS, damaged, and says so.
+#[test]
+fn an_overlong_hello_record_is_damaged_tls() {
+    let hello = [22, 3, 1, 0xff, 0xff, 1, 0, 0x01, 0xfc];
+    assert_eq!(sniff(&hello[..5]), Sniff::NeedMore);
+    assert_eq!(sniff(&hello), Sniff::Yes);
+    assert_eq!(sniff(&[22, 3, 1, 0xff, 0xff, 20]), Sniff::No, "not a hello");
+    let mut a = TlsAnalyzer::new(Limits::default());
+    a.feed(Dir::ToServer, &hello, Timestamp(0));
+    assert_eq!(a.facts().client.error, Some(StreamError::RecordTooLong(0xffff)));
+}
+
+/// Found by the malformed-capture corpus: a ClientHello sent one byte per record was called
+/// plaintext, as the sniffer wanted a whole handshake header in the first record.
+#[test]
+fn a_hello_in_one_byte_records_is_tls() {
+    assert_eq!(sniff(&[22, 3, 1, 0, 1, 1]), Sniff::Yes);
+    assert_eq!(sniff(&[22, 3, 1, 0, 0, 1]), Sniff::No, "empty handshake records are not");
+}
+
 #[test]
 fn handshake_length_overflowing_its_record() {
     let mut msg = hs_msg(1, &[0; 1000]);

@@ -38,7 +38,7 @@ run() {
   local rc=0
   # -rss_limit_mb: an input that makes the engine allocate by an unvalidated length is a bug.
   cargo +nightly fuzz run "${build[@]}" "$t" "fuzz/corpus/$t" -- \
-    -max_total_time="$secs" -jobs=1 -workers=1 -rss_limit_mb=2048 -timeout=10 \
+    -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
     -print_final_stats=1 >"$log" 2>&1 || rc=$?
   local execs
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{s+=$2} END {print s+0}')

@@ -413,14 +413,35 @@ const PCAP_RECORD_HEADER_LEN: usize = 16;
 
 /// A classic pcap file header, as far as framing needs it.
 #[derive(Debug, Clone, Copy)]
-struct LegacyHeader {
-    big_endian: bool,
-    nanosecond: bool,
-    snaplen: u32,
-    network: u32,
+pub(crate) struct LegacyHeader {
+    pub(crate) big_endian: bool,
+    pub(crate) nanosecond: bool,
+    pub(crate) snaplen: u32,
+    pub(crate) network: u32,
 }
 
 impl LegacyHeader {
+    /// The 24-byte global header of a classic pcap file (also read by `pod`'s stream splitter).
+    pub(crate) fn parse(h: &[u8; PCAP_HEADER_LEN]) -> Option<LegacyHeader> {
+        let magic = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+        let (big_endian, nanosecond) = match magic {
+            0xa1b2_c3d4 => (false, false),
+            0xa1b2_3c4d => (false, true),
+            0xd4c3_b2a1 => (true, false),
+            0x4d3c_b2a1 => (true, true),
+            _ => return None,
+        };
+        let field = |at: usize| {
+            let b = [h[at], h[at + 1], h[at + 2], h[at + 3]];
+            if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        Some(LegacyHeader { big_endian, nanosecond, snaplen: field(16), network: field(20) })
+    }
+
     fn field(&self, rec: &[u8], at: usize) -> u32 {
         let b = [rec[at], rec[at + 1], rec[at + 2], rec[at + 3]];
         if self.big_endian {
@@ -471,24 +492,7 @@ struct LegacyFramer<'r> {
 impl<'r> LegacyFramer<'r> {
     /// A classic (not "modified") pcap header, little- or big-endian, micro- or nanosecond.
     fn probe(first: &[u8]) -> Option<LegacyHeader> {
-        let h = first.first_chunk::<PCAP_HEADER_LEN>()?;
-        let magic = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
-        let (big_endian, nanosecond) = match magic {
-            0xa1b2_c3d4 => (false, false),
-            0xa1b2_3c4d => (false, true),
-            0xd4c3_b2a1 => (true, false),
-            0x4d3c_b2a1 => (true, true),
-            _ => return None,
-        };
-        let field = |at: usize| {
-            let b = [h[at], h[at + 1], h[at + 2], h[at + 3]];
-            if big_endian {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            }
-        };
-        Some(LegacyHeader { big_endian, nanosecond, snaplen: field(16), network: field(20) })
+        LegacyHeader::parse(first.first_chunk::<PCAP_HEADER_LEN>()?)
     }
 
     fn new(

@@ -83,3 +83,17 @@ fn a_slow_pipe_from_exec_tcpdump_streams_verdicts_before_it_closes() {
     assert_eq!(got, want);
     assert!(!got.is_empty());
 }
+
+#[test]
+fn pod_takes_every_check_option_live_takes() {
+    let cli = <mtlscope::cli::Cli as clap::CommandFactory>::command();
+    let longs = |name: &str| -> Vec<String> {
+        let cmd = cli.find_subcommand(name).unwrap_or_else(|| panic!("mtlscope {name}"));
+        cmd.get_arguments().filter_map(|a| a.get_long()).map(str::to_string).collect()
+    };
+    let pod = longs("pod");
+    for opt in ["check", "policy", "junit", "sarif", "github-annotations", "write-baseline"] {
+        assert!(longs("live").iter().any(|l| l == opt), "live --{opt}");
+        assert!(pod.iter().any(|l| l == opt), "pod --{opt}");
+    }
+}

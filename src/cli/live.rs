@@ -101,8 +101,15 @@ pub struct LiveArgs {
     #[command(flatten)]
     pub kube: KubeArgs,
 
+    #[command(flatten)]
+    pub checking: StreamCheckArgs,
+}
+
+/// `--check` and its options, shared by `live` and `pod`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StreamCheckArgs {
     /// Judge the finished flows like `mtlscope check` when the run ends (--duration, end of
-    /// input, or `q` in the terminal UI): the text report goes to stderr, a `check` line ends
+    /// input, Ctrl-C, or `q` in the terminal UI): the text report goes to stderr, a `check` line ends
     /// the JSON lines, and the exit code is the check's (0 pass, 1 fail, 2 could not verify).
     /// A reader of stdout that goes away stops the output, not the judging.
     #[arg(long)]
@@ -155,6 +162,26 @@ pub struct LiveArgs {
     pub today: Option<Date>,
 }
 
+impl StreamCheckArgs {
+    /// The `mtlscope check` settings `--check` stands for (None without `--check`).
+    pub fn check_args(&self) -> Option<CheckArgs> {
+        self.check.then(|| CheckArgs {
+            policy: self.policy.clone(),
+            require: self.require,
+            baseline: self.baseline.clone(),
+            write_baseline: self.write_baseline.clone(),
+            expect_traffic: self.expect_traffic,
+            min_flows: self.min_flows,
+            max_lossy: self.max_lossy.unwrap_or(DEFAULT_MAX_LOSSY_PERCENT),
+            junit: self.junit.clone(),
+            sarif: self.sarif.clone(),
+            github_annotations: self.github_annotations.unwrap_or(Annotations::Auto),
+            format: CheckFormat::Text,
+            today: self.today,
+        })
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SpeedArg {
     Max,
@@ -173,20 +200,7 @@ impl LiveArgs {
     /// counterpart: live's `-o/--format` is the stream's, the text report goes to stderr and
     /// the JSON section is the stream's last line.
     pub fn check_args(&self) -> Option<CheckArgs> {
-        self.check.then(|| CheckArgs {
-            policy: self.policy.clone(),
-            require: self.require,
-            baseline: self.baseline.clone(),
-            write_baseline: self.write_baseline.clone(),
-            expect_traffic: self.expect_traffic,
-            min_flows: self.min_flows,
-            max_lossy: self.max_lossy.unwrap_or(DEFAULT_MAX_LOSSY_PERCENT),
-            junit: self.junit.clone(),
-            sarif: self.sarif.clone(),
-            github_annotations: self.github_annotations.unwrap_or(Annotations::Auto),
-            format: CheckFormat::Text,
-            today: self.today,
-        })
+        self.checking.check_args()
     }
 
     pub fn engine_config(&self) -> EngineConfig {

@@ -3,10 +3,10 @@
 
 use super::live::{
     check_flow, finish_check, run_tui, summary_line, write_event, LiveCheck, LiveFormat,
+    StreamCheckArgs,
 };
 use super::{load_inventory, load_keylogs, EngineArgs, RunInventory, EXIT_OK, EXIT_UNREADABLE};
 use crate::analyze::AnalyzedFlow;
-use crate::check::{Annotations, CheckArgs, CheckFormat, Level, DEFAULT_MAX_LOSSY_PERCENT};
 use crate::inventory::live::{parse_request_timeout, KubeArgs};
 use crate::live::source::{self, Counters, Sources, CHANNEL_PACKETS, FULL_SNAPLEN};
 use crate::live::{self, Event, LiveConfig};
@@ -129,29 +129,8 @@ pub struct PodArgs {
     #[arg(long = "inventory", value_name = "FILE")]
     pub inventories: Vec<PathBuf>,
 
-    /// Judge the finished flows like `mtlscope check` when the run ends and exit with its code.
-    #[arg(long)]
-    pub check: bool,
-
-    /// With --check: the policy file.
-    #[arg(long, value_name = "FILE", requires = "check")]
-    pub policy: Option<PathBuf>,
-
-    /// With --check: the level the default scopes must meet (mtls or tls).
-    #[arg(long, value_enum, value_name = "LEVEL", requires = "check")]
-    pub require: Option<Level>,
-
-    /// With --check: only violations on edges not in this baseline fail.
-    #[arg(long, value_name = "FILE", requires = "check")]
-    pub baseline: Option<PathBuf>,
-
-    /// With --check: could not verify (exit 2) when no judged flow carried payload.
-    #[arg(long, requires = "check")]
-    pub expect_traffic: bool,
-
-    /// With --check: could not verify (exit 2) with fewer judged flows than N.
-    #[arg(long, value_name = "N", requires = "check")]
-    pub min_flows: Option<u64>,
+    #[command(flatten)]
+    pub checking: StreamCheckArgs,
 }
 
 impl PodArgs {
@@ -187,23 +166,7 @@ impl PodArgs {
     }
 
     fn checker(&self) -> Result<Option<LiveCheck>, String> {
-        if !self.check {
-            return Ok(None);
-        }
-        let check = CheckArgs {
-            policy: self.policy.clone(),
-            require: self.require,
-            baseline: self.baseline.clone(),
-            write_baseline: None,
-            expect_traffic: self.expect_traffic,
-            min_flows: self.min_flows,
-            max_lossy: DEFAULT_MAX_LOSSY_PERCENT,
-            junit: None,
-            sarif: None,
-            github_annotations: Annotations::Never,
-            format: CheckFormat::Text,
-            today: None,
-        };
+        let Some(check) = self.checking.check_args() else { return Ok(None) };
         LiveCheck::new(check, super::check::Env::from_system()).map(Some)
     }
 }

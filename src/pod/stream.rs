@@ -196,24 +196,9 @@ impl PcapSplitter {
 }
 
 fn parse_header(h: &[u8; 24]) -> Option<Header> {
-    let magic = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
-    let (big_endian, nanosecond) = match magic {
-        0xa1b2_c3d4 => (false, false),
-        0xa1b2_3c4d => (false, true),
-        0xd4c3_b2a1 => (true, false),
-        0x4d3c_b2a1 => (true, true),
-        _ => return None,
-    };
-    let field = |at: usize| {
-        let b = [h[at], h[at + 1], h[at + 2], h[at + 3]];
-        if big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    };
-    let link = u16::try_from(field(20) & 0x0fff_ffff).ok()?;
-    Some(Header { link, snaplen: field(16), nanosecond, big_endian })
+    let g = crate::capture::LegacyHeader::parse(h)?;
+    let link = u16::try_from(g.network & 0x0fff_ffff).ok()?;
+    Some(Header { link, snaplen: g.snaplen, nanosecond: g.nanosecond, big_endian: g.big_endian })
 }
 
 /// A little-endian pcapng writer: one section, interfaces added as streams start.

@@ -246,6 +246,32 @@ fn duration_stops_the_remote_tcpdump_over_v4_and_nothing_is_left_running() {
 }
 
 #[test]
+fn check_judges_the_pods_flows_and_writes_its_junit_report() {
+    let api = FakeApi::start();
+    debug_pod(&api, WEB, "mixed_any_sll2.pcap");
+    let k = api.kubeconfig();
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let inv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/check/emojivoto-inventory.yaml");
+    let (inv, junit_arg) = (inv.to_str().unwrap(), junit.to_str().unwrap());
+    let rest = [WEB, "--duration", "2s", "--inventory", inv, "--check", "--expect-traffic"];
+    let mut args = kube(&api, &k, &rest);
+    args.extend(["--junit", junit_arg]);
+    let out = run(&args);
+    assert_eq!(out.code, 1, "plaintext between pods fails the check: {}", out.stderr);
+    assert!(out.stderr.contains("FAIL: "), "{}", out.stderr);
+    let last = out.lines().pop().expect("output");
+    assert_eq!(last["type"], "check");
+    assert_eq!(last["check"]["outcome"], "fail");
+    assert!(out.finished().iter().any(|f| f["scope"] == "pod-to-pod"), "named by the inventory");
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit report is written");
+    assert!(xml.contains("<failure"), "{xml}");
+    // The capture was still stopped cleanly in the pod.
+    assert_eq!(api.tcpdump_end(WEB).as_deref(), Some("stopped-by-sigterm"));
+}
+
+#[test]
 fn ctrl_c_stops_the_remote_tcpdump_then_prints_the_summary() {
     let api = FakeApi::start();
     debug_pod(&api, WEB, "mixed_any_sll2.pcap");

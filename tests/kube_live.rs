@@ -8,7 +8,6 @@
 use mtlscope::inventory::live::{fetch_blocking, KubeOptions, LiveError, Namespaces};
 use mtlscope::inventory::{Inventory, Sources};
 use mtlscope::Timestamp;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -23,50 +22,9 @@ const TOKEN: &str = "good-token";
 
 // ---- certificates ----
 
-struct Pki {
-    ca_pem: String,
-    ca_der: CertificateDer<'static>,
-    server_der: CertificateDer<'static>,
-    server_key: Vec<u8>,
-    client_pem: String,
-    client_key_pem: String,
-}
-
-fn pki() -> Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "fake-kubernetes-ca");
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::from_params(&ca, &ca_key);
-
-    let server_key = KeyPair::generate().unwrap();
-    let mut server = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-    server.distinguished_name.push(DnType::CommonName, "kube-apiserver");
-    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let server_cert = server.signed_by(&server_key, &issuer).unwrap();
-
-    let client_key = KeyPair::generate().unwrap();
-    let mut client = CertificateParams::new(Vec::<String>::new()).unwrap();
-    client.distinguished_name.push(DnType::CommonName, "mtlscope-test");
-    client.distinguished_name.push(DnType::OrganizationName, "system:masters");
-    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client_cert = client.signed_by(&client_key, &issuer).unwrap();
-
-    Pki {
-        ca_pem: ca_cert.pem(),
-        ca_der: ca_cert.der().clone(),
-        server_der: server_cert.der().clone(),
-        server_key: server_key.serialize_der(),
-        client_pem: client_cert.pem(),
-        client_key_pem: client_key.serialize_pem(),
-    }
-}
+#[path = "support/pki.rs"]
+mod support_pki;
+use support_pki::{pki, Pki};
 
 // ---- the fake API server ----
 
@@ -111,26 +69,7 @@ struct FakeApi {
 impl FakeApi {
     fn start(auth: Auth, over: Override) -> FakeApi {
         let pki = pki();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap();
-        let builder = match auth {
-            Auth::ClientCert => {
-                let mut roots = rustls::RootCertStore::empty();
-                roots.add(pki.ca_der.clone()).unwrap();
-                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                    Arc::new(roots),
-                    provider,
-                )
-                .build()
-                .unwrap();
-                builder.with_client_cert_verifier(verifier)
-            }
-            Auth::Token => builder.with_no_client_auth(),
-        };
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server_key.clone()));
-        let tls = builder.with_single_cert(vec![pki.server_der.clone()], key).unwrap();
+        let tls = pki.server_config(matches!(auth, Auth::ClientCert));
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -19,7 +19,6 @@
 #![allow(dead_code)]
 
 use futures_util::{SinkExt, StreamExt};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -34,46 +33,9 @@ pub const NS: &str = "emojivoto";
 
 // ---- certificates ----
 
-struct Pki {
-    ca_pem: String,
-    server_der: CertificateDer<'static>,
-    server_key: Vec<u8>,
-    client_pem: String,
-    client_key_pem: String,
-    ca_der: CertificateDer<'static>,
-}
-
-fn pki() -> Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "fake-kubernetes-ca");
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::from_params(&ca, &ca_key);
-    let server_key = KeyPair::generate().unwrap();
-    let mut server = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-    server.distinguished_name.push(DnType::CommonName, "kube-apiserver");
-    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let server_cert = server.signed_by(&server_key, &issuer).unwrap();
-    let client_key = KeyPair::generate().unwrap();
-    let mut client = CertificateParams::new(Vec::<String>::new()).unwrap();
-    client.distinguished_name.push(DnType::CommonName, "mtlscope-test");
-    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client_cert = client.signed_by(&client_key, &issuer).unwrap();
-    Pki {
-        ca_pem: ca_cert.pem(),
-        ca_der: ca_cert.der().clone(),
-        server_der: server_cert.der().clone(),
-        server_key: server_key.serialize_der(),
-        client_pem: client_cert.pem(),
-        client_key_pem: client_key.serialize_pem(),
-    }
-}
+#[path = "../support/pki.rs"]
+mod support_pki;
+use support_pki::{pki, Pki};
 
 // ---- what the server holds ----
 
@@ -166,22 +128,7 @@ pub struct FakeApi {
 impl FakeApi {
     pub fn start() -> FakeApi {
         let pki = pki();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(pki.ca_der.clone()).unwrap();
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(roots),
-            provider.clone(),
-        )
-        .build()
-        .unwrap();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server_key.clone()));
-        let tls = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(vec![pki.server_der.clone()], key)
-            .unwrap();
+        let tls = pki.server_config(true);
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();

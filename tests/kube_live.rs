@@ -688,6 +688,30 @@ fn inventory_command_from_files_needs_no_cluster() {
     assert_eq!(code, 2, "--from with -A is bad usage: {stderr}");
 }
 
+/// The flows are pod-to-pod, and both ends carry the names the file inventory gives their
+/// addresses.
+fn assert_named_as_the_file_inventory_names_them(flows: &[Value]) {
+    let inv = file_inventory();
+    let named = |w: &Value| {
+        format!(
+            "{}/{} {}",
+            w["namespace"].as_str().unwrap(),
+            w["workload"].as_str().unwrap(),
+            w["mesh"].as_str().unwrap()
+        )
+    };
+    for f in flows {
+        assert_eq!(f["scope"], "pod-to-pod", "{f:#}");
+        assert_eq!(named(&f["client"]["workload"]), pod_at(&inv, "10.77.0.1"));
+        assert_eq!(named(&f["server"]["workload"]), pod_at(&inv, "10.77.0.2"));
+    }
+}
+
+fn mtlscope_owned(args: Vec<String>) -> (i32, String, String) {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    mtlscope(&a)
+}
+
 #[test]
 fn analyze_names_pods_from_a_live_cluster() {
     let api = FakeApi::start(Auth::ClientCert, no_override());
@@ -709,21 +733,7 @@ fn analyze_names_pods_from_a_live_cluster() {
     let doc: Value = serde_json::from_str(&stdout).unwrap();
     let flows = doc["flows"].as_array().unwrap();
     assert!(!flows.is_empty());
-    // The same names the file inventory gives these addresses.
-    let inv = file_inventory();
-    let named = |w: &Value| {
-        format!(
-            "{}/{} {}",
-            w["namespace"].as_str().unwrap(),
-            w["workload"].as_str().unwrap(),
-            w["mesh"].as_str().unwrap()
-        )
-    };
-    for f in flows {
-        assert_eq!(f["scope"], "pod-to-pod", "{f:#}");
-        assert_eq!(named(&f["client"]["workload"]), pod_at(&inv, "10.77.0.1"));
-        assert_eq!(named(&f["server"]["workload"]), pod_at(&inv, "10.77.0.2"));
-    }
+    assert_named_as_the_file_inventory_names_them(flows);
     assert!(doc["inventory"]["sources"].to_string().contains("cluster (fake, all namespaces)"));
 
     // A cluster that cannot be read stops the analysis: exit 2, one line naming why.
@@ -758,12 +768,8 @@ fn check_judges_with_a_live_cluster() {
             capture.to_str().unwrap().into(),
         ]
     };
-    let run = |a: Vec<String>| {
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        mtlscope(&a)
-    };
     // Plaintext between two pods the cluster names: a violation, not "could not verify".
-    let (code, stdout, stderr) = run(args("fake"));
+    let (code, stdout, stderr) = mtlscope_owned(args("fake"));
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stdout.starts_with("FAIL: "), "{stdout}");
     let inv = file_inventory();
@@ -772,7 +778,7 @@ fn check_judges_with_a_live_cluster() {
     assert!(stdout.contains(&format!("VIOLATION  {client} -> ")), "{stdout}");
     // A cluster that cannot be read (this server wants a client certificate the context does
     // not have): could not verify, one line naming why.
-    let (code, stdout, stderr) = run(args("fake-expired"));
+    let (code, stdout, stderr) = mtlscope_owned(args("fake-expired"));
     assert_eq!((code, stdout.as_str()), (2, ""));
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("mtlscope: error: cannot reach the Kubernetes API"), "{stderr}");
@@ -799,21 +805,8 @@ fn live_names_pods_from_a_live_cluster() {
         a.extend(extra.iter().map(|s| s.to_string()));
         a
     };
-    let run = |a: Vec<String>| {
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        mtlscope(&a)
-    };
-    let (code, stdout, stderr) = run(args("fake", &[]));
+    let (code, stdout, stderr) = mtlscope_owned(args("fake", &[]));
     assert_eq!(code, 0, "{stderr}");
-    let inv = file_inventory();
-    let named = |w: &Value| {
-        format!(
-            "{}/{} {}",
-            w["namespace"].as_str().unwrap(),
-            w["workload"].as_str().unwrap(),
-            w["mesh"].as_str().unwrap()
-        )
-    };
     let flows: Vec<Value> = stdout
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -821,23 +814,19 @@ fn live_names_pods_from_a_live_cluster() {
         .map(|e| e["flow"].clone())
         .collect();
     assert!(!flows.is_empty(), "{stdout}");
-    for f in &flows {
-        assert_eq!(f["scope"], "pod-to-pod", "{f:#}");
-        assert_eq!(named(&f["client"]["workload"]), pod_at(&inv, "10.77.0.1"));
-        assert_eq!(named(&f["server"]["workload"]), pod_at(&inv, "10.77.0.2"));
-    }
+    assert_named_as_the_file_inventory_names_them(&flows);
     assert!(api.paths().contains("/api/v1/pods"), "listed every namespace: {:?}", api.paths());
 
     // --check judges with the cluster's names: plaintext between two pods fails.
-    let (code, stdout, stderr) = run(args("fake", &["--check", "--expect-traffic"]));
+    let (code, stdout, stderr) = mtlscope_owned(args("fake", &["--check", "--expect-traffic"]));
     assert_eq!(code, 1, "{stderr}");
-    let client = pod_at(&inv, "10.77.0.1");
+    let client = pod_at(&file_inventory(), "10.77.0.1");
     let client = client.split(' ').next().unwrap();
     assert!(stderr.contains(&format!("VIOLATION  {client} -> ")), "{stderr}");
     assert!(stdout.lines().last().unwrap().contains("\"type\":\"check\""), "{stdout}");
 
     // A cluster that cannot be read stops the run before any packet: exit 2, one line.
-    let (code, stdout, stderr) = run(args("fake-expired", &[]));
+    let (code, stdout, stderr) = mtlscope_owned(args("fake-expired", &[]));
     assert_eq!((code, stdout.as_str()), (2, ""));
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("mtlscope: error: cannot reach the Kubernetes API"), "{stderr}");

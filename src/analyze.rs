@@ -112,36 +112,72 @@ impl LimitsHit {
         self.max_resumed_waiting += o.max_resumed_waiting;
     }
 
+    /// Each cap with the number of times it was hit, in flag order.
+    fn counts(&self) -> [(&'static Cap, u64); 4] {
+        let [flows, buffer, sessions, waiting] = &CAPS;
+        [
+            (flows, self.max_flows),
+            (buffer, self.max_flow_buffer),
+            (sessions, self.max_sessions),
+            (waiting, self.max_resumed_waiting),
+        ]
+    }
+
+    /// The caps that were hit: (flag, count, what that cost in a few words).
+    pub fn hit(&self) -> impl Iterator<Item = (&'static str, u64, &'static str)> {
+        self.counts().into_iter().filter(|(_, n)| *n > 0).map(|(c, n)| (c.flag, n, c.short))
+    }
+
     /// One warning line per cap hit.
     pub fn warnings(&self, cfg: &EngineConfig) -> Vec<String> {
-        let mut w = Vec::new();
-        if self.max_flows > 0 {
-            w.push(format!(
-                "flow table cap reached (--max-flows {}): {} flows were finished early, the longest idle first",
-                cfg.flow.max_flows, self.max_flows
-            ));
-        }
-        if self.max_flow_buffer > 0 {
-            w.push(format!(
-                "reassembly buffer cap reached (--max-flow-buffer {}): {} flows had bytes left unanalysed",
-                cfg.flow.max_pending, self.max_flow_buffer
-            ));
-        }
-        if self.max_sessions > 0 {
-            w.push(format!(
-                "resumption linker cap reached (--max-sessions {}): {} session handles were forgotten, oldest first; later resumptions of them stay unlinked",
-                cfg.link.max_sessions, self.max_sessions
-            ));
-        }
-        if self.max_resumed_waiting > 0 {
-            w.push(format!(
-                "resumption linker cap reached (--max-resumed-waiting {}): {} resumed flows were reported without waiting for their origin",
-                cfg.link.max_waiting, self.max_resumed_waiting
-            ));
-        }
-        w
+        let limits =
+            [cfg.flow.max_flows, cfg.flow.max_pending, cfg.link.max_sessions, cfg.link.max_waiting];
+        self.counts()
+            .into_iter()
+            .zip(limits)
+            .filter(|((_, n), _)| *n > 0)
+            .map(|((c, n), limit)| {
+                format!("{} cap reached ({} {limit}): {n} {}", c.name, c.flag, c.long)
+            })
+            .collect()
     }
 }
+
+/// A configurable cap, for the warnings and the table's summary.
+struct Cap {
+    name: &'static str,
+    flag: &'static str,
+    short: &'static str,
+    long: &'static str,
+}
+
+const CAPS: [Cap; 4] = [
+    Cap {
+        name: "flow table",
+        flag: "--max-flows",
+        short: "flows finished early",
+        long: "flows were finished early, the longest idle first",
+    },
+    Cap {
+        name: "reassembly buffer",
+        flag: "--max-flow-buffer",
+        short: "flows not fully analysed",
+        long: "flows had bytes left unanalysed",
+    },
+    Cap {
+        name: "resumption linker",
+        flag: "--max-sessions",
+        short: "session handles forgotten",
+        long: "session handles were forgotten, oldest first; later resumptions of them stay \
+               unlinked",
+    },
+    Cap {
+        name: "resumption linker",
+        flag: "--max-resumed-waiting",
+        short: "resumed flows not linked",
+        long: "resumed flows were reported without waiting for their origin",
+    },
+];
 
 #[derive(Debug, Clone, Default)]
 pub struct Analysis {

@@ -360,16 +360,8 @@ fn write_summary(
     }
     let mut hit = crate::analyze::LimitsHit::default();
     inputs.iter().for_each(|i| hit.add(&i.limits));
-    let caps: Vec<String> = [
-        ("--max-flows", hit.max_flows, "flows finished early"),
-        ("--max-flow-buffer", hit.max_flow_buffer, "flows not fully analysed"),
-        ("--max-sessions", hit.max_sessions, "session handles forgotten"),
-        ("--max-resumed-waiting", hit.max_resumed_waiting, "resumed flows not linked"),
-    ]
-    .iter()
-    .filter(|(_, n, _)| *n > 0)
-    .map(|(flag, n, what)| format!("{flag}: {n} {what}"))
-    .collect();
+    let caps: Vec<String> =
+        hit.hit().map(|(flag, n, what)| format!("{flag}: {n} {what}")).collect();
     if !caps.is_empty() {
         let line = format!("caps hit ({}; see warnings)", caps.join(", "));
         writeln!(out, "{}", style.paint(&line, Verdict::Plaintext))?;

@@ -5,14 +5,13 @@
 //! line, a decrypted verdict), so a test that looked at the wrong thing would fail.
 
 use mtlscope::engine::EngineConfig;
-use mtlscope::live::source::{self, Counters, Sources, Speed};
+use mtlscope::live::source::{self, Speed};
 use mtlscope::live::{self, LiveConfig};
 use mtlscope::tui::{self, Action, App};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 const CAPTURE: &str = "http1_secrets_veth.pcap";
@@ -99,13 +98,7 @@ fn every_output(capture: &Path, extra: &[&str]) -> Vec<(String, String)> {
 /// detail pane, drawn wide enough that nothing is cut.
 fn tui_frames(capture: &Path, redact: bool) -> String {
     let file = std::fs::File::open(capture).unwrap();
-    let (tx, rx) = mpsc::sync_channel(1024);
-    let (names_tx, names_rx) = mpsc::sync_channel(1);
-    let counters = Arc::new(Counters::default());
-    let c = counters.clone();
-    let t = std::thread::spawn(move || source::run_replay(file, Speed::Max, tx, c, names_tx, None));
-    let interfaces = names_rx.recv().unwrap();
-    let sources = Sources { rx, counters, interfaces, running: 1, threads: vec![t] };
+    let sources = source::start_replay(file, Speed::Max, None);
     let mut engine = EngineConfig::default();
     engine.flow.redact = redact;
     // With handshake timelines, as the terminal UI runs.

@@ -213,8 +213,6 @@ impl LiveArgs {
 
 /// Opens every source and starts its thread; an error names what to do (exit 2).
 fn start_sources(args: &LiveArgs, cfg: &EngineConfig) -> Result<Sources, String> {
-    let (tx, rx) = mpsc::sync_channel(CHANNEL_PACKETS);
-    let counters = Arc::new(Counters::default());
     if let Some(path) = &args.read {
         let input: Box<dyn io::Read + Send> = if path == "-" {
             Box::new(io::stdin())
@@ -225,15 +223,11 @@ fn start_sources(args: &LiveArgs, cfg: &EngineConfig) -> Result<Sources, String>
             SpeedArg::Max => Speed::Max,
             SpeedArg::Recorded => Speed::Recorded,
         };
-        let (names_tx, names_rx) = mpsc::sync_channel(1);
-        let c = counters.clone();
-        let keylog = cfg.keylog.clone();
-        let thread =
-            std::thread::spawn(move || source::run_replay(input, speed, tx, c, names_tx, keylog));
-        let interfaces = names_rx.recv().unwrap_or_default();
         // Unnamed (classic pcap) interfaces stay unnamed, as in `analyze`.
-        return Ok(Sources { rx, counters, interfaces, running: 1, threads: vec![thread] });
+        return Ok(source::start_replay(input, speed, cfg.keylog.clone()));
     }
+    let (tx, rx) = mpsc::sync_channel(CHANNEL_PACKETS);
+    let counters = Arc::new(Counters::default());
     if args.snaplen < 65_535 {
         eprintln!(
             "mtlscope: warning: --snaplen {} cuts packets short: TLS handshakes (certificates) may \

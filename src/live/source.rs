@@ -221,6 +221,22 @@ fn publish_kernel_drops(
     }
 }
 
+/// Starts replaying `input` on its own thread: the sources of a `live -r` run. The interface
+/// names are those the capture declares (none for classic pcap).
+pub fn start_replay<R: Read + Send + 'static>(
+    input: R,
+    speed: Speed,
+    keylog: Option<Arc<KeyLog>>,
+) -> Sources {
+    let (tx, rx) = std::sync::mpsc::sync_channel(CHANNEL_PACKETS);
+    let (names_tx, names_rx) = std::sync::mpsc::sync_channel(1);
+    let counters = Arc::new(Counters::default());
+    let c = counters.clone();
+    let thread = std::thread::spawn(move || run_replay(input, speed, tx, c, names_tx, keylog));
+    let interfaces = names_rx.recv().unwrap_or_default();
+    Sources { rx, counters, interfaces, running: 1, threads: vec![thread] }
+}
+
 /// Replays a capture stream through the live pipeline. Returns the interface names the
 /// capture declares (sent before the first packet through `names`).
 pub fn run_replay<R: Read + Send>(

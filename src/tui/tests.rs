@@ -2,7 +2,7 @@
 //! and keys tested through actions.
 
 use super::*;
-use crate::live::source::{self, Counters, Sources, Speed};
+use crate::live::source::{self, Speed};
 use crate::live::{self as live_mod, LiveConfig};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{
@@ -10,20 +10,13 @@ use ratatui::crossterm::event::{
 };
 use ratatui::layout::Rect;
 use ratatui::Terminal;
-use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// Replays a fixture through `live::run` and feeds every event to a fresh App.
 fn replayed(name: &str) -> App {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
     let file = std::fs::File::open(path).unwrap();
-    let (tx, rx) = mpsc::sync_channel(1024);
-    let (names_tx, names_rx) = mpsc::sync_channel(1);
-    let counters = Arc::new(Counters::default());
-    let c = counters.clone();
-    let t = std::thread::spawn(move || source::run_replay(file, Speed::Max, tx, c, names_tx, None));
-    let interfaces = names_rx.recv().unwrap();
-    let sources = Sources { rx, counters, interfaces, running: 1, threads: vec![t] };
+    let sources = source::start_replay(file, Speed::Max, None);
     let cfg = LiveConfig {
         engine: crate::engine::EngineConfig::default(),
         summary_interval: Duration::ZERO,

@@ -113,16 +113,8 @@ pub struct InputArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
 
-    /// Kubernetes objects (what `kubectl get pods,services,endpointslices,nodes -A -o json`
-    /// writes; JSON or YAML, a List or single objects) to name the pods at both ends of every
-    /// flow, give its scope, why it is not mTLS, and check mesh identities; repeatable.
-    #[arg(long = "inventory", value_name = "FILE")]
-    pub inventories: Vec<PathBuf>,
-
-    /// Read the inventory from a live cluster as well (any of these flags turns it on; objects
-    /// from the cluster win over --inventory files).
     #[command(flatten)]
-    pub kube: KubeArgs,
+    pub names: NamesArgs,
 
     /// Never show progress on stderr.
     #[arg(long)]
@@ -219,17 +211,30 @@ impl InputArgs {
     pub fn prepare(&self) -> Result<Prepared, String> {
         let mut cfg = self.engine.engine_config();
         cfg.keylog = Some(load_keylogs(&self.engine.keylogs)?);
-        let inventory = load_run_inventory(&self.inventories, &self.kube)?;
+        let inventory = load_run_inventory(&self.names)?;
         Ok(Prepared { cfg, inventory })
     }
 }
 
+/// Where the names of a run's pods come from (`analyze`, `check` and `live`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct NamesArgs {
+    /// Kubernetes objects (what `kubectl get pods,services,endpointslices,nodes -A -o json`
+    /// writes; JSON or YAML, a List or single objects) to name the pods at both ends of every
+    /// flow, give its scope, why it is not mTLS, and check mesh identities; repeatable.
+    #[arg(long = "inventory", value_name = "FILE")]
+    pub inventories: Vec<PathBuf>,
+
+    /// Read the inventory from a live cluster as well, once at the start (any of these flags
+    /// turns it on; objects from the cluster win over --inventory files).
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
 /// The inventory from `--inventory` files and, when any kubectl-style flag asks for it, a live
-/// cluster (`analyze`, `check` and `live`); an error is one line for stderr (exit 2).
-pub fn load_run_inventory(
-    files: &[PathBuf],
-    kube: &KubeArgs,
-) -> Result<Option<RunInventory>, String> {
+/// cluster; an error is one line for stderr (exit 2).
+pub fn load_run_inventory(names: &NamesArgs) -> Result<Option<RunInventory>, String> {
+    let (files, kube) = (&names.inventories, &names.kube);
     let live = if kube.wants_live() {
         let sources = fetch_blocking(&kube.options()).map_err(|e| e.to_string())?;
         Some((sources, live_name(kube)))

@@ -2,14 +2,15 @@
 //! pipeline) and stream each flow's verdict as soon as it is decided.
 
 use super::check::{could_not_verify, Env};
-use super::{load_keylogs, load_run_inventory, EngineArgs, RunInventory, EXIT_OK, EXIT_UNREADABLE};
+use super::{
+    load_keylogs, load_run_inventory, EngineArgs, NamesArgs, RunInventory, EXIT_OK, EXIT_UNREADABLE,
+};
 use crate::analyze::AnalyzedFlow;
 use crate::check::{
     check_dto, github, text, Annotations, CheckArgs, CheckFlow, CheckFormat, CheckInput,
     CheckInputStats, Checker, Date, FlowPlacement, Level, DEFAULT_MAX_LOSSY_PERCENT,
 };
 use crate::engine::EngineConfig;
-use crate::inventory::live::KubeArgs;
 use crate::live::source::{self, Counters, Sources, Speed, CHANNEL_PACKETS, FULL_SNAPLEN};
 use crate::live::{self, Event, LiveConfig, LiveSummary};
 use crate::report::json::flow_dto;
@@ -92,14 +93,8 @@ pub struct LiveArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
 
-    /// Kubernetes objects to name the pods at both ends of every flow (as for analyze).
-    #[arg(long = "inventory", value_name = "FILE")]
-    pub inventories: Vec<PathBuf>,
-
-    /// Read the inventory from a live cluster as well, once at the start (any of these flags
-    /// turns it on; objects from the cluster win over --inventory files).
     #[command(flatten)]
-    pub kube: KubeArgs,
+    pub names: NamesArgs,
 
     #[command(flatten)]
     pub checking: StreamCheckArgs,
@@ -474,7 +469,7 @@ pub fn run(args: &LiveArgs) -> i32 {
             return EXIT_UNREADABLE;
         }
     };
-    let inventory = match load_run_inventory(&args.inventories, &args.kube) {
+    let inventory = match load_run_inventory(&args.names) {
         Ok(inv) => inv,
         Err(e) => {
             eprintln!("mtlscope: error: {e}");

@@ -10,6 +10,8 @@ use crate::keylog::KeyLog;
 use crate::{Dir, Timestamp};
 use reassembly::{Chunk, Reassembler, ReassemblyStats};
 use rustc_hash::FxHashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -69,7 +71,7 @@ impl ClientBy {
 /// Canonical key: the lower endpoint first, so both directions find the same flow. Tunnel ids
 /// are deliberately not part of it: on a node, `-i any` sees a pod's packet both inside VXLAN
 /// on eth0 and decapsulated on the overlay device, and that is one connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct FlowKey {
     lo: SocketAddr,
     hi: SocketAddr,
@@ -203,6 +205,8 @@ struct Flow {
     reported: Stage,
     /// Waiting in [`FlowTable::pending`] to be reported.
     pending: bool,
+    /// Queued in [`FlowTable::closing`] to be finished once it has been quiet long enough.
+    closing: bool,
 }
 
 /// Which way a packet goes relative to the flow's roles.
@@ -251,6 +255,7 @@ impl Flow {
             buffering: true,
             reported: Stage::Undecided,
             pending: false,
+            closing: false,
         }
     }
 
@@ -417,6 +422,10 @@ pub struct FlowTable {
     /// at most once while it is tracked (its `pending` flag); entries of flows that finished
     /// meanwhile are skipped, and pruned when they outnumber the flows.
     pending: Vec<FlowKey>,
+    /// Closed flows (both FINs or a RST) by their last packet time when queued, earliest
+    /// first: each is finished as soon as it has been quiet for the linger time, so finished
+    /// flows leave at an even pace, not in bursts at each sweep.
+    closing: BinaryHeap<Reverse<(Timestamp, FlowKey)>>,
 }
 
 const SWEEP_EVERY_NS: u64 = 1_000_000_000;
@@ -435,6 +444,7 @@ impl FlowTable {
             stats: TableStats::default(),
             keylog: None,
             pending: Vec::new(),
+            closing: BinaryHeap::new(),
         }
     }
 
@@ -460,6 +470,7 @@ impl FlowTable {
         if ts.since(self.last_sweep) >= SWEEP_EVERY_NS {
             self.expire(ts);
         }
+        self.finish_quiet_closed(ts);
         let key = FlowKey::new(
             SocketAddr::new(pkt.src, pkt.src_port),
             SocketAddr::new(pkt.dst, pkt.dst_port),
@@ -480,6 +491,10 @@ impl FlowTable {
                 } else {
                     // Duplicates are only looked for with `dedup`.
                     flow.segment(pkt, iface, ts, dedup);
+                }
+                if !flow.closing && flow.closed() {
+                    flow.closing = true;
+                    self.closing.push(Reverse((flow.last_seen, key)));
                 }
                 // Once a flow stops buffering its classifier sees no more bytes: its stage is
                 // final, so only buffering flows are looked at.
@@ -502,11 +517,34 @@ impl FlowTable {
         flow.segment(pkt, iface, ts, dedup);
         self.stats.duplicates += flow.duplicates;
         let changed = self.cfg.events && flow.stage_changed();
+        if flow.closed() {
+            flow.closing = true;
+            self.closing.push(Reverse((flow.last_seen, key)));
+        }
         self.flows.insert(key, flow);
         if changed {
             self.queue(key);
         }
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
+    }
+
+    /// Finish the closed flows quiet for the linger time at packet time `now` (a flow that saw
+    /// packets since it was queued goes to the back with its new last time).
+    fn finish_quiet_closed(&mut self, now: Timestamp) {
+        let linger = self.cfg.closed_linger_ns;
+        while let Some(&Reverse((quiet_since, key))) = self.closing.peek() {
+            if now.since(quiet_since) < linger {
+                return;
+            }
+            self.closing.pop();
+            // The flow may be gone already (expired, evicted, or replaced on its 5-tuple).
+            let Some(flow) = self.flows.get_mut(&key).filter(|f| f.closing) else { continue };
+            if now.since(flow.last_seen) < linger {
+                self.closing.push(Reverse((flow.last_seen, key)));
+            } else if let Some(flow) = self.flows.remove(&key) {
+                self.finished.push(flow.finish());
+            }
+        }
     }
 
     /// Finish flows idle past their timeout at packet time `now`.
@@ -595,6 +633,7 @@ impl FlowTable {
 
     /// Finish every flow (end of input).
     pub fn flush(&mut self) -> Vec<FlowRecord> {
+        self.closing.clear();
         let mut flows: Vec<Box<Flow>> = self.flows.drain().map(|(_, f)| f).collect();
         flows.sort_by_key(|f| f.id);
         let mut out = std::mem::take(&mut self.finished);

@@ -426,7 +426,14 @@ pub struct FlowTable {
     /// first: each is finished as soon as it has been quiet for the linger time, so finished
     /// flows leave at an even pace, not in bursts at each sweep.
     closing: BinaryHeap<Reverse<(Timestamp, FlowKey)>>,
+    /// Latest packet time per capture interface (the first [`MAX_CLOCKS`]): a closed flow is
+    /// quiet when its own interface's time has moved on, so that a stream running ahead of
+    /// another (two pods merged in `mtlscope pod`) does not finish the other's flows before
+    /// their last packets arrive.
+    clocks: Vec<Timestamp>,
 }
+
+const MAX_CLOCKS: usize = 256;
 
 const SWEEP_EVERY_NS: u64 = 1_000_000_000;
 
@@ -445,6 +452,7 @@ impl FlowTable {
             keylog: None,
             pending: Vec::new(),
             closing: BinaryHeap::new(),
+            clocks: Vec::new(),
         }
     }
 
@@ -470,6 +478,7 @@ impl FlowTable {
         if ts.since(self.last_sweep) >= SWEEP_EVERY_NS {
             self.expire(ts);
         }
+        self.tick(iface, ts);
         self.finish_quiet_closed(ts);
         let key = FlowKey::new(
             SocketAddr::new(pkt.src, pkt.src_port),
@@ -528,8 +537,16 @@ impl FlowTable {
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
     }
 
-    /// Finish the closed flows quiet for the linger time at packet time `now` (a flow that saw
-    /// packets since it was queued goes to the back with its new last time).
+    fn tick(&mut self, iface: u32, ts: Timestamp) {
+        let i = (iface as usize).min(MAX_CLOCKS - 1);
+        if i >= self.clocks.len() {
+            self.clocks.resize(i + 1, Timestamp(i64::MIN));
+        }
+        self.clocks[i] = self.clocks[i].max(ts);
+    }
+
+    /// Finish the closed flows quiet for the linger time at packet time `now`, by their own
+    /// interface's time too (a flow that is not quiet yet is looked at again later).
     fn finish_quiet_closed(&mut self, now: Timestamp) {
         let linger = self.cfg.closed_linger_ns;
         while let Some(&Reverse((quiet_since, key))) = self.closing.peek() {
@@ -539,8 +556,9 @@ impl FlowTable {
             self.closing.pop();
             // The flow may be gone already (expired, evicted, or replaced on its 5-tuple).
             let Some(flow) = self.flows.get_mut(&key).filter(|f| f.closing) else { continue };
-            if now.since(flow.last_seen) < linger {
-                self.closing.push(Reverse((flow.last_seen, key)));
+            let own = self.clocks[(flow.iface as usize).min(MAX_CLOCKS - 1)];
+            if own.since(flow.last_seen) < linger || now.since(flow.last_seen) < linger {
+                self.closing.push(Reverse((flow.last_seen.max(now), key)));
             } else if let Some(flow) = self.flows.remove(&key) {
                 self.finished.push(flow.finish());
             }

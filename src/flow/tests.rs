@@ -242,3 +242,57 @@ fn undrained_events_stay_bounded() {
     let decided = table.drain_decided();
     assert!(decided.len() <= 100, "only flows still open: {}", decided.len());
 }
+
+fn closed_flow() -> Vec<Seg> {
+    let mut segs = handshake();
+    segs.push(seg(true, TcpFlags::FIN | ACK, 101 + REQ.len() as u32, 501, b"", 4));
+    segs.push(seg(false, TcpFlags::FIN | ACK, 501, 102 + REQ.len() as u32, b"", 10));
+    segs
+}
+
+/// A SYN of another connection (another client port).
+fn other_connection() -> TcpPacket<'static> {
+    TcpPacket { src_port: 50000, ..packet(&seg(true, SYN, 9, 0, b"", 1)) }
+}
+
+/// Pushes `segs` one millisecond apart from `t0` (ns) on capture interface `iface`.
+fn push_on(table: &mut FlowTable, segs: &[Seg], iface: u32, t0: i64) {
+    for (i, s) in segs.iter().enumerate() {
+        table.push(&packet(s), iface, Timestamp(t0 + 1_000_000 * i as i64), false);
+    }
+}
+
+#[test]
+fn a_closed_flow_finishes_once_quiet_for_the_linger_time_not_at_the_next_sweep() {
+    let mut table = FlowTable::new(FlowConfig::default());
+    let linger = FlowConfig::default().closed_linger_ns as i64;
+    push_on(&mut table, &closed_flow(), 0, 0);
+    // Another connection keeps packets coming. The first of them runs the once-a-second sweep
+    // (the flow is not quiet yet then), so the second finds no sweep due: only the closing
+    // queue can finish the flow there.
+    let last = 1_000_000 * (closed_flow().len() as i64 - 1);
+    table.push(&other_connection(), 0, Timestamp(last + linger - 1), false);
+    assert!(table.drain_finished().is_empty(), "not quiet for the linger time yet");
+    table.push(&other_connection(), 0, Timestamp(last + linger), false);
+    let done = table.drain_finished();
+    assert_eq!(done.len(), 1, "finished exactly when quiet for the linger time");
+    assert!(done[0].closed() && done[0].dirs[0].packets == 4);
+}
+
+#[test]
+fn a_stream_running_ahead_does_not_finish_another_interfaces_closed_flow() {
+    let mut table = FlowTable::new(FlowConfig::default());
+    let linger = FlowConfig::default().closed_linger_ns as i64;
+    let segs = closed_flow();
+    let (head, tail) = segs.split_at(segs.len() - 1);
+    push_on(&mut table, head, 1, 0);
+    // Interface 2's packets are a few seconds ahead (another pod's stream, merged).
+    table.push(&other_connection(), 2, Timestamp(3 * linger), false);
+    assert!(table.drain_finished().is_empty(), "interface 1's time has not moved on");
+    // The flow's last packet, late in arrival but in its own time, still counts in the flow.
+    push_on(&mut table, tail, 1, 1_000_000 * head.len() as i64);
+    let flows = table.flush();
+    let flow = flows.iter().find(|f| f.server.port() == 8080 && f.dirs[1].packets > 0).unwrap();
+    assert_eq!(flow.dirs[0].packets + flow.dirs[1].packets, segs.len() as u64);
+    assert_eq!(flows.len(), 2, "no third flow made of the late packet alone");
+}

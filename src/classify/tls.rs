@@ -39,6 +39,33 @@ use crate::common::{Dir, Timestamp};
 use crate::keylog::KeyLog;
 use std::sync::Arc;
 
+/// Certificates kept for interning, per thread; the table starts over when full.
+const INTERNED_CERTS: usize = 1024;
+
+thread_local! {
+    static CERTS: std::cell::RefCell<rustc_hash::FxHashMap<u64, Arc<[u8]>>> =
+        std::cell::RefCell::default();
+}
+
+/// One shared copy of a certificate's DER for every flow that sends it: in a cluster the same
+/// few certificates are sent again and again, and each open TLS flow would otherwise hold its
+/// own copies until it ends.
+pub(crate) fn intern_cert(der: &[u8]) -> Arc<[u8]> {
+    use std::hash::BuildHasher;
+    let key = rustc_hash::FxBuildHasher.hash_one(der);
+    CERTS.with_borrow_mut(|certs| {
+        if let Some(hit) = certs.get(&key).filter(|c| ***c == *der) {
+            return hit.clone();
+        }
+        if certs.len() >= INTERNED_CERTS {
+            certs.clear();
+        }
+        let cert: Arc<[u8]> = Arc::from(der);
+        certs.insert(key, cert.clone());
+        cert
+    })
+}
+
 /// Does a direction's stream start with TLS? Looks at up to 6 bytes: a record header
 /// (content type 20..=24, version 3.0..=3.4, length <= 2^14+2048) whose first byte of body
 /// makes sense for its type, or an SSL 2.0-compatible ClientHello header.

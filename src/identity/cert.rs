@@ -3,6 +3,7 @@
 //! trust anchors): the flags are what can be told from the certificates alone.
 
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
@@ -225,7 +226,7 @@ impl Side {
 }
 
 /// Reads a chain (leaf first, as sent) at the flow's time `at`. `None` for an empty chain.
-pub fn read_chain(der: &[Vec<u8>], count: u32, side: Side, at: Timestamp) -> Option<CertInfo> {
+pub fn read_chain(der: &[Arc<[u8]>], count: u32, side: Side, at: Timestamp) -> Option<CertInfo> {
     Some(ParsedChain::parse(der, count, side)?.at(side, at))
 }
 
@@ -240,7 +241,7 @@ struct ParsedChain {
 }
 
 impl ParsedChain {
-    fn parse(der: &[Vec<u8>], count: u32, side: Side) -> Option<ParsedChain> {
+    fn parse(der: &[Arc<[u8]>], count: u32, side: Side) -> Option<ParsedChain> {
         let leaf_der = der.first()?;
         let parsed: Vec<Option<X509Certificate<'_>>> =
             der.iter().map(|d| X509Certificate::from_der(d).ok().map(|(_, c)| c)).collect();
@@ -277,7 +278,7 @@ impl ParsedChain {
 }
 
 /// One remembered chain: who presented it, its certificate count, its bytes, and the parse.
-type CachedChain = (Side, u32, Vec<Vec<u8>>, ParsedChain);
+type CachedChain = (Side, u32, Vec<Arc<[u8]>>, ParsedChain);
 
 /// Chains already parsed in this run, by their exact bytes: a workload presents the same
 /// certificate on every connection, so most flows of a busy capture skip the X.509 parse.
@@ -294,7 +295,7 @@ impl ChainCache {
     /// [`read_chain`], remembering the parse.
     pub fn read(
         &mut self,
-        der: &[Vec<u8>],
+        der: &[Arc<[u8]>],
         count: u32,
         side: Side,
         at: Timestamp,

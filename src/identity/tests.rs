@@ -3,15 +3,17 @@
 
 use super::*;
 use crate::classify::tls::{ClientHelloFacts, DecryptedHandshake, ServerHelloFacts, Version};
+use std::sync::Arc;
 
-fn pem(name: &str) -> Vec<Vec<u8>> {
+fn pem(name: &str) -> Vec<Arc<[u8]>> {
     let path = format!("{}/fixtures/pki/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    x509_parser::pem::Pem::iter_from_buffer(&text).map(|p| p.expect("PEM block").contents).collect()
+    let blocks = x509_parser::pem::Pem::iter_from_buffer(&text);
+    blocks.map(|p| Arc::from(p.expect("PEM block").contents)).collect()
 }
 
 fn chain_of(names: &[&str]) -> CertChain {
-    let der: Vec<Vec<u8>> = names.iter().flat_map(|n| pem(n)).collect();
+    let der: Vec<Arc<[u8]>> = names.iter().flat_map(|n| pem(n)).collect();
     CertChain {
         count: der.len() as u32,
         parsed: true,
@@ -111,7 +113,7 @@ fn chain_that_skips_its_issuer_does_not_link() {
 
 #[test]
 fn garbage_is_unparseable_but_fingerprinted() {
-    let der = vec![b"not a certificate".to_vec()];
+    let der: Vec<Arc<[u8]>> = vec![Arc::from(&b"not a certificate"[..])];
     let info = cert::read_chain(&der, 1, Side::Client, AT_2026).expect("info");
     assert_eq!(info.flags, [CertFlag::Unparseable]);
     assert_eq!(info.short_identity(), None);

@@ -3,6 +3,7 @@
 //! handshake metadata, bounded by the caps below.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::common::{Dir, Timestamp};
 
@@ -241,8 +242,9 @@ pub struct CertChain {
     pub parsed: bool,
     /// The list did not match its length fields.
     pub malformed: bool,
-    /// DER of the first certificates, at most MAX_CERTS / MAX_CERT_BYTES.
-    pub der: Vec<Vec<u8>>,
+    /// DER of the first certificates, at most MAX_CERTS / MAX_CERT_BYTES, shared by the flows
+    /// that sent the same certificate (see [`crate::classify::tls::intern_cert`]).
+    pub der: Vec<Arc<[u8]>>,
     /// Some certificates were not kept because of those caps.
     pub der_truncated: bool,
 }

@@ -312,7 +312,7 @@ pub(crate) fn parse_cert_list(body: &[u8], at: usize, entry_extensions: bool) ->
         chain.count += 1;
         if chain.der.len() < MAX_CERTS && kept + der.len() <= MAX_CERT_BYTES {
             kept += der.len();
-            chain.der.push(der.to_vec());
+            chain.der.push(super::intern_cert(der));
         } else {
             chain.der_truncated = true;
         }

@@ -174,7 +174,7 @@ fn tls12_server_auth() {
             f.server_certs.as_ref().map_or(0, |c| c.message_len)
         )
     );
-    assert_eq!(f.server_certs.as_ref().map(|c| c.der[0].clone()), Some(pki_der("server")));
+    assert_eq!(f.server_certs.as_ref().map(|c| c.der[0].to_vec()), Some(pki_der("server")));
     assert!(j.evidence.starts_with("TLS 1.2 handshake completed without CertificateRequest"));
     // Finished after CCS is encrypted: logged as a record, never parsed.
     assert_eq!(
@@ -189,7 +189,7 @@ fn tls12_mutual_observed() {
         let (a, j) = expect(name, Verdict::Mtls, ClientCert::Sent, Some(Proof::Observed));
         let f = a.facts();
         let c = f.client_certs.as_ref().expect("client chain");
-        assert_eq!(c.der[0], pki_der("client-ecdsa"), "{name}");
+        assert_eq!(*c.der[0], *pki_der("client-ecdsa"), "{name}");
         assert_eq!(c.count, 2, "{name}: OpenSSL sends leaf + CA");
         assert!(f.certificate_request.as_ref().is_some_and(|cr| cr.cert_types.contains(&64)));
         assert!(f.certificate_verify);
@@ -286,4 +286,18 @@ fn feeding_one_direction_then_the_other_gives_the_same_verdict() {
         assert!(same || *name == "tls13_required_missing", "{name}: {got:?} vs {want:?}");
         assert_eq!(b.facts().client_hello, a.facts().client_hello, "{name}");
     }
+}
+
+#[test]
+fn flows_that_send_the_same_certificate_share_one_copy_of_it() {
+    let (a, _) = expect("tls12_mutual", Verdict::Mtls, ClientCert::Sent, Some(Proof::Observed));
+    let (b, _) =
+        expect("tls12_ticket_full", Verdict::Mtls, ClientCert::Sent, Some(Proof::Observed));
+    let leaf = |x: &TlsFacts| x.client_certs.as_ref().expect("client chain").der[0].clone();
+    let (ca, cb) = (leaf(a.facts()), leaf(b.facts()));
+    assert_eq!(*ca, *pki_der("client-ecdsa"));
+    assert!(Arc::ptr_eq(&ca, &cb), "one shared copy, not one per flow");
+    // Different certificates stay apart.
+    let server = a.facts().server_certs.as_ref().expect("server chain").der[0].clone();
+    assert!(!Arc::ptr_eq(&ca, &server) && *server == *pki_der("server"));
 }

@@ -302,8 +302,9 @@ pub fn classify_stream(data: &[u8]) {
     judge_and_render(vec![record(classification, dirs, pick & 4 != 0)]);
 }
 
-/// A finished flow around a classification, as the flow table would make it.
-fn record(classification: Classification, dirs: [DirStats; 2], syn: bool) -> FlowRecord {
+/// A finished flow around a classification, as the flow table would make it (also the
+/// resumption linker's tests' flows).
+pub(crate) fn record(classification: Classification, dirs: [DirStats; 2], syn: bool) -> FlowRecord {
     FlowRecord {
         id: 1,
         client: "10.0.0.1:40000".parse().expect("address"),

@@ -184,6 +184,9 @@ struct Flow {
     buffering: bool,
     syn_seen: bool,
     reset: bool,
+    /// Queued in [`FlowTable::closing`] to be finished once it has been quiet long enough
+    /// (read with `reset` and the FIN flags on every packet, so kept beside them).
+    closing: bool,
     dirs: [DirStats; 2],
     reasm: [Reassembler; 2],
     /// The client's initial sequence number, from its SYN.
@@ -205,8 +208,6 @@ struct Flow {
     reported: Stage,
     /// Waiting in [`FlowTable::pending`] to be reported.
     pending: bool,
-    /// Queued in [`FlowTable::closing`] to be finished once it has been quiet long enough.
-    closing: bool,
 }
 
 /// Which way a packet goes relative to the flow's roles.

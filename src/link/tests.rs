@@ -1,6 +1,5 @@
 use super::*;
 use crate::analyze::Hop;
-use crate::flow::{ClientBy, FlowRecord};
 
 const RESUMED: &str = "TLS 1.2 session resumption by session ticket: no certificates on the wire";
 
@@ -9,26 +8,12 @@ fn flow(id: u64, verdict: Verdict, issued: &[SessionKey], resumes: &[SessionKey]
     if verdict == Verdict::Mtls {
         judgement.proof = Some(Proof::Observed);
     }
+    let mut record = crate::fuzzing::record(Classification::Empty, Default::default(), true);
+    record.id = id;
+    record.first_seen = Timestamp(id as i64 * 1_000_000_000);
+    record.last_seen = record.first_seen;
     AnalyzedFlow {
-        record: FlowRecord {
-            id,
-            client: "10.0.0.1:40000".parse().unwrap(),
-            server: "10.0.0.2:443".parse().unwrap(),
-            client_by: ClientBy::Syn,
-            first_seen: Timestamp(id as i64 * 1_000_000_000),
-            last_seen: Timestamp(id as i64 * 1_000_000_000),
-            dirs: Default::default(),
-            reassembly: Default::default(),
-            syn_seen: true,
-            reset: false,
-            duplicates: 0,
-            iface: 0,
-            ifindex: None,
-            tunnel: None,
-            vlan: None,
-            evicted: false,
-            classification: Classification::Empty,
-        },
+        record,
         client_certificate: Some(if verdict == Verdict::Mtls {
             ClientCert::Sent
         } else {

@@ -33,6 +33,8 @@ pub const NS: &str = "emojivoto";
 
 // ---- certificates ----
 
+#[path = "../support/http.rs"]
+mod support_http;
 #[path = "../support/pki.rs"]
 mod support_pki;
 use support_pki::{pki, Pki};
@@ -415,16 +417,7 @@ fn percent_decode(s: &str) -> String {
 async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(mut io: S, env: &Env) {
     let mut buf = Vec::new();
     loop {
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let mut chunk = [0u8; 4096];
-            match io.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
+        let Some(head_end) = support_http::read_head(&mut io, &mut buf).await else { return };
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut req = httparse::Request::new(&mut headers);
         if req.parse(&buf[..head_end]).is_err() {

@@ -2,14 +2,15 @@
 //! reassembly feeding the classifier, duplicate suppression for `-i any`, and expiry driven by
 //! packet time.
 
+mod map;
 pub mod reassembly;
 
 use crate::classify::{Classification, Classifier, Feed, Limits, Stage};
 use crate::decode::{TcpFlags, TcpPacket, Tunnel};
 use crate::keylog::KeyLog;
 use crate::{Dir, Timestamp};
+use map::FlowMap;
 use reassembly::{Chunk, Reassembler, ReassemblyStats};
-use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::{IpAddr, SocketAddr};
@@ -71,7 +72,7 @@ impl ClientBy {
 /// Canonical key: the lower endpoint first, so both directions find the same flow. Tunnel ids
 /// are deliberately not part of it: on a node, `-i any` sees a pod's packet both inside VXLAN
 /// on eth0 and decapsulated on the overlay device, and that is one connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct FlowKey {
     lo: SocketAddr,
     hi: SocketAddr,
@@ -173,31 +174,39 @@ impl SeenRing {
 }
 
 /// Fields in the order a packet uses them (`repr(C)` keeps it): with thousands of flows
-/// interleaved, each packet's flow state comes from far memory, and what a packet of a
-/// classified flow reads and writes is then a few adjacent cache lines, not lines all over
-/// the struct. The classifier and what only the report needs come last.
+/// interleaved, each packet's flow state comes from far memory, and the flow table's working
+/// set is what decides the speed. A packet of a classified flow reads and writes four cache
+/// lines: the endpoints (the lookup's key), the counters and flags, and the first line of each
+/// direction's reassembler. The classifier and what only the report needs come last.
 #[derive(Debug)]
-#[repr(C)]
+#[repr(C, align(64))]
 struct Flow {
+    /// The endpoints come first: they are the key the table's lookup compares ([`map`]).
     client: SocketAddr,
+    server: SocketAddr,
     last_seen: Timestamp,
+    /// Per direction (client->server, server->client): packets, payload bytes on the wire
+    /// (including bytes the capture cut), FIN seen.
+    packets: [u64; 2],
+    payload_bytes: [u64; 2],
+    /// The client's initial sequence number, from its SYN.
+    client_isn: Option<u32>,
+    fin: [bool; 2],
     buffering: bool,
     syn_seen: bool,
     reset: bool,
     /// Queued in [`FlowTable::closing`] to be finished once it has been quiet long enough
     /// (read with `reset` and the FIN flags on every packet, so kept beside them).
     closing: bool,
-    dirs: [DirStats; 2],
-    reasm: [Reassembler; 2],
-    /// The client's initial sequence number, from its SYN.
-    client_isn: Option<u32>,
     duplicates: u64,
+    reasm: [Reassembler; 2],
+    /// Payload bytes cut by snaplen, per direction.
+    missing_bytes: [u64; 2],
     /// Recent segments per direction, kept only when the input can hold one packet twice
     /// (`-i any`, several interfaces, tunnels): most captures never pay for it.
     seen: Option<Box<[SeenRing; 2]>>,
     classifier: Classifier,
     id: u64,
-    server: SocketAddr,
     client_by: ClientBy,
     first_seen: Timestamp,
     iface: u32,
@@ -241,7 +250,10 @@ impl Flow {
             client_by,
             first_seen: ts,
             last_seen: ts,
-            dirs: [DirStats::default(); 2],
+            packets: [0; 2],
+            payload_bytes: [0; 2],
+            missing_bytes: [0; 2],
+            fin: [false; 2],
             reasm: [Reassembler::new(cfg.max_pending), Reassembler::new(cfg.max_pending)],
             syn_seen: false,
             client_isn: None,
@@ -261,7 +273,11 @@ impl Flow {
     }
 
     fn closed(&self) -> bool {
-        self.reset || (self.dirs[0].fin && self.dirs[1].fin)
+        self.reset || (self.fin[0] && self.fin[1])
+    }
+
+    fn key(&self) -> FlowKey {
+        FlowKey::new(self.client, self.server)
     }
 
     fn segment(&mut self, pkt: &TcpPacket<'_>, iface: u32, ts: Timestamp, dedup: bool) {
@@ -274,10 +290,12 @@ impl Flow {
             }
         }
         self.last_seen = ts;
-        let d = &mut self.dirs[dir.index()];
-        d.packets += 1;
-        d.payload_bytes += pkt.payload.len() as u64 + u64::from(pkt.payload_missing);
-        d.missing_bytes += u64::from(pkt.payload_missing);
+        let i = dir.index();
+        self.packets[i] += 1;
+        self.payload_bytes[i] += pkt.payload.len() as u64 + u64::from(pkt.payload_missing);
+        if pkt.payload_missing > 0 {
+            self.missing_bytes[i] += u64::from(pkt.payload_missing);
+        }
         if pkt.flags.has(TcpFlags::SYN) {
             self.syn_seen = true;
             if dir == Dir::ToServer && !pkt.flags.has(TcpFlags::ACK) {
@@ -288,8 +306,20 @@ impl Flow {
         if pkt.flags.has(TcpFlags::RST) {
             self.reset = true;
         }
-        let Flow { reasm, classifier, client_by, client, server, dirs, seen, buffering, .. } =
-            &mut *self;
+        let Flow {
+            reasm,
+            classifier,
+            client_by,
+            client,
+            server,
+            packets,
+            payload_bytes,
+            missing_bytes,
+            fin,
+            seen,
+            buffering,
+            ..
+        } = &mut *self;
         let mut swapped = false;
         let mut sink = |chunk: Chunk<'_>| match chunk {
             // Once classified, stream bytes only move the reassembler's position.
@@ -317,13 +347,16 @@ impl Flow {
             reasm[dir.flip().index()].ack_seen(pkt.ack, &mut sink);
         }
         if pkt.flags.has(TcpFlags::FIN) {
-            dirs[dir.index()].fin = true;
+            fin[dir.index()] = true;
             reasm[dir.index()].fin(pkt.seq, pkt.payload.len() + pkt.payload_missing as usize);
         }
         if swapped {
             std::mem::swap(client, server);
             reasm.swap(0, 1);
-            dirs.swap(0, 1);
+            packets.swap(0, 1);
+            payload_bytes.swap(0, 1);
+            missing_bytes.swap(0, 1);
+            fin.swap(0, 1);
             if let Some(seen) = seen {
                 seen.swap(0, 1);
             }
@@ -374,8 +407,13 @@ impl Flow {
             client_by: self.client_by,
             first_seen: self.first_seen,
             last_seen: self.last_seen,
-            dirs: self.dirs,
-            reassembly: [self.reasm[0].stats().clone(), self.reasm[1].stats().clone()],
+            dirs: [0, 1].map(|i| DirStats {
+                packets: self.packets[i],
+                payload_bytes: self.payload_bytes[i],
+                missing_bytes: self.missing_bytes[i],
+                fin: self.fin[i],
+            }),
+            reassembly: [self.reasm[0].stats(), self.reasm[1].stats()],
             syn_seen: self.syn_seen,
             reset: self.reset,
             duplicates: self.duplicates,
@@ -411,8 +449,7 @@ pub struct TableStats {
 /// The flow table.
 pub struct FlowTable {
     cfg: FlowConfig,
-    /// Boxed so that the table's slots stay small and probing stays in cache.
-    flows: FxHashMap<FlowKey, Box<Flow>>,
+    flows: FlowMap,
     next_id: u64,
     last_sweep: Timestamp,
     finished: Vec<FlowRecord>,
@@ -445,7 +482,7 @@ impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
         FlowTable {
             cfg,
-            flows: FxHashMap::default(),
+            flows: FlowMap::default(),
             next_id: 1,
             last_sweep: Timestamp(i64::MIN),
             finished: Vec::new(),
@@ -531,7 +568,7 @@ impl FlowTable {
             flow.closing = true;
             self.closing.push(Reverse((flow.last_seen, key)));
         }
-        self.flows.insert(key, flow);
+        self.flows.insert(flow);
         if changed {
             self.queue(key);
         }
@@ -566,24 +603,19 @@ impl FlowTable {
         }
     }
 
-    /// Finish flows idle past their timeout at packet time `now`.
+    /// Finish flows idle past their timeout at packet time `now`, in the order they started.
     pub fn expire(&mut self, now: Timestamp) {
         self.last_sweep = now;
         let cfg = self.cfg;
-        let expired: Vec<FlowKey> = self
+        let mut expired: Vec<Box<Flow>> = self
             .flows
-            .iter()
-            .filter(|(_, f)| {
+            .extract_if(|f| {
                 let idle = now.since(f.last_seen);
                 idle >= cfg.idle_timeout_ns || (f.closed() && idle >= cfg.closed_linger_ns)
             })
-            .map(|(k, _)| *k)
             .collect();
-        for key in expired {
-            if let Some(flow) = self.flows.remove(&key) {
-                self.finished.push(flow.finish());
-            }
-        }
+        expired.sort_by_key(|f| f.id);
+        self.finished.extend(expired.into_iter().map(|f| f.finish()));
     }
 
     /// The table is full: finish the longest-idle `1/EVICT_BATCH` of it (at least one flow) in
@@ -600,14 +632,13 @@ impl FlowTable {
         drop(times);
         let mut out: Vec<Box<Flow>> = self
             .flows
-            .extract_if(|_, f| {
+            .extract_if(|f| {
                 f.last_seen < cut
                     || (f.last_seen == cut && at_cut > 0 && {
                         at_cut -= 1;
                         true
                     })
             })
-            .map(|(_, f)| f)
             .collect();
         out.sort_by_key(|f| f.id);
         self.stats.flows_evicted += out.len() as u64;
@@ -653,7 +684,7 @@ impl FlowTable {
     /// Finish every flow (end of input).
     pub fn flush(&mut self) -> Vec<FlowRecord> {
         self.closing.clear();
-        let mut flows: Vec<Box<Flow>> = self.flows.drain().map(|(_, f)| f).collect();
+        let mut flows: Vec<Box<Flow>> = self.flows.drain().collect();
         flows.sort_by_key(|f| f.id);
         let mut out = std::mem::take(&mut self.finished);
         out.extend(flows.into_iter().map(|f| f.finish()));

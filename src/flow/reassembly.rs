@@ -31,8 +31,8 @@ pub enum Chunk<'a> {
     Gap(u32),
 }
 
-/// Counters for the report. Byte counts are stream bytes, not frames. `repr(C)`, the two
-/// counters every segment updates first.
+/// Counters for the report. Byte counts are stream bytes, not frames. `repr(C)`, widest fields
+/// first, so that it packs into what is left of the reassembler's second cache line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct ReassemblyStats {
@@ -40,26 +40,29 @@ pub struct ReassemblyStats {
     pub delivered_bytes: u64,
     /// Copies of bytes already delivered, declared lost, or pending (duplicates are discarded).
     pub retransmitted_bytes: u64,
+    pub gap_bytes: u64,
+    /// Captured bytes thrown away unread: over the pending cap, or pending at `stop_buffering`.
+    pub dropped_bytes: u64,
+    /// Out-of-order bytes held right now.
+    pub pending_bytes: usize,
     /// Holes declared lost (one per hole, however many `Gap` chunks it took).
     pub gaps: u32,
-    pub gap_bytes: u64,
     /// Times a copy of pending bytes differed from the pending copy (the first copy was kept).
     pub overlap_conflicts: u32,
     /// Garbage ignored: segments more than 1 GiB from the position or reaching past an accepted
     /// FIN (cut there), and FINs that are that far off or would end the stream before data seen.
     pub out_of_window: u32,
-    /// Captured bytes thrown away unread: over the pending cap, or pending at `stop_buffering`.
-    pub dropped_bytes: u64,
     /// The pending cap forced a hole to become a gap or made bytes be dropped.
     pub cap_hit: bool,
-    /// Out-of-order bytes held right now.
-    pub pending_bytes: usize,
 }
 
-/// Reassembles one direction of one TCP connection. `repr(C)`: what every segment touches
-/// comes first (see the flow table's `Flow`).
+/// Reassembles one direction of one TCP connection, in two cache lines: the first holds all
+/// that an in-order segment or an ACK reads (see the flow table's `Flow`), the second the
+/// counters that only unusual segments change. Delivered bytes are not counted per segment:
+/// every stream byte up to the position was either delivered or declared lost, so they are the
+/// position minus the gap bytes.
 #[derive(Debug)]
-#[repr(C)]
+#[repr(C, align(64))]
 pub struct Reassembler {
     /// Sequence number of stream offset 0: set by a SYN, or else by the first data segment.
     base: Option<u32>,
@@ -73,7 +76,6 @@ pub struct Reassembler {
     pending: BTreeMap<u64, Box<[u8]>>,
     stats: ReassemblyStats,
     max_pending: usize,
-    max_pieces: usize,
 }
 
 impl Reassembler {
@@ -83,7 +85,6 @@ impl Reassembler {
             next: 0,
             pending: BTreeMap::new(),
             max_pending,
-            max_pieces: (max_pending / BYTES_PER_PIECE).max(MIN_PIECES),
             fin_at: None,
             buffering: true,
             stats: ReassemblyStats::default(),
@@ -114,7 +115,9 @@ impl Reassembler {
         // Bytes before the position were delivered or declared lost already.
         let behind = u64::try_from(self.next as i64 - start).unwrap_or(0);
         let skip = usize::try_from(behind).map_or(data.len(), |b| b.min(data.len()));
-        self.stats.retransmitted_bytes += skip as u64;
+        if skip > 0 {
+            self.stats.retransmitted_bytes += skip as u64;
+        }
         let data = &data[skip..];
         if data.is_empty() {
             return;
@@ -199,8 +202,8 @@ impl Reassembler {
         self.base.map(|b| b.wrapping_add(self.next as u32))
     }
 
-    pub fn stats(&self) -> &ReassemblyStats {
-        &self.stats
+    pub fn stats(&self) -> ReassemblyStats {
+        ReassemblyStats { delivered_bytes: self.next - self.stats.gap_bytes, ..self.stats.clone() }
     }
 
     /// Out-of-order pieces held now (at most `max(max_pending / 64, 64)`, whatever the holes).
@@ -305,9 +308,15 @@ impl Reassembler {
         true
     }
 
+    /// Most pieces the pending store may hold (derived, not stored: the second cache line is
+    /// full).
+    fn max_pieces(&self) -> usize {
+        (self.max_pending / BYTES_PER_PIECE).max(MIN_PIECES)
+    }
+
     fn fits(&self, len: usize) -> bool {
         self.stats.pending_bytes.saturating_add(len) <= self.max_pending
-            && self.pending.len() < self.max_pieces
+            && self.pending.len() < self.max_pieces()
     }
 
     fn drain(&mut self, sink: &mut dyn FnMut(Chunk<'_>)) {
@@ -337,7 +346,6 @@ impl Reassembler {
         }
         sink(Chunk::Data(data));
         self.next += data.len() as u64;
-        self.stats.delivered_bytes += data.len() as u64;
     }
 
     /// Declares everything from the position up to `target` lost.

@@ -296,3 +296,64 @@ fn a_stream_running_ahead_does_not_finish_another_interfaces_closed_flow() {
     assert_eq!(flow.dirs[0].packets + flow.dirs[1].packets, segs.len() as u64);
     assert_eq!(flows.len(), 2, "no third flow made of the late packet alone");
 }
+
+/// A SYN from `src` to `dst`, the first packet of a flow.
+fn syn_between(src: SocketAddr, dst: SocketAddr) -> TcpPacket<'static> {
+    TcpPacket {
+        src: src.ip(),
+        dst: dst.ip(),
+        src_port: src.port(),
+        dst_port: dst.port(),
+        ..packet(&seg(true, SYN, 100, 0, b"", 1))
+    }
+}
+
+#[test]
+fn flows_whose_endpoints_differ_only_in_address_family_stay_apart() {
+    use std::net::Ipv6Addr;
+    // 10.0.0.1 and ::a00:1 have the same 32 low bits; ::ffff:10.0.0.1 is its mapped form.
+    let v4 = |p| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), p);
+    let v6 = |p| SocketAddr::new(IpAddr::V6(Ipv6Addr::from_bits(0x0a00_0001)), p);
+    let mapped = |p| SocketAddr::new(IpAddr::V6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped()), p);
+    let mut table = FlowTable::new(FlowConfig::default());
+    for (i, (a, b)) in [(v4(1), v4(2)), (v6(1), v6(2)), (mapped(1), mapped(2))].iter().enumerate() {
+        table.push(&syn_between(*a, *b), 0, Timestamp(i as i64), false);
+        // The answer from the other end finds the same flow.
+        let mut answer = syn_between(*b, *a);
+        answer.flags = TcpFlags(SYNACK);
+        table.push(&answer, 0, Timestamp(i as i64), false);
+    }
+    let flows = table.flush();
+    assert_eq!(flows.len(), 3);
+    for f in &flows {
+        assert_eq!((f.dirs[0].packets, f.dirs[1].packets), (1, 1), "{} -> {}", f.client, f.server);
+        assert_eq!(f.client_by, ClientBy::Syn);
+    }
+}
+
+#[test]
+fn flows_idle_past_the_timeout_finish_in_the_order_they_started() {
+    let cfg = FlowConfig { idle_timeout_ns: 1_000, ..FlowConfig::default() };
+    let mut table = FlowTable::new(cfg);
+    let server = SocketAddr::new(S, 443);
+    // Enough flows that the table's own order would differ from the start order.
+    for port in 0..200u16 {
+        let client = SocketAddr::new(C, 20_000 + port.wrapping_mul(7919) % 40_000);
+        table.push(&syn_between(client, server), 0, Timestamp(i64::from(port)), false);
+    }
+    table.expire(Timestamp(1_000_000));
+    let ids: Vec<u64> = table.drain_finished().iter().map(|f| f.id).collect();
+    assert_eq!(ids, (1..=200).collect::<Vec<u64>>());
+    assert!(table.is_empty());
+}
+
+#[test]
+fn a_packet_of_a_classified_flow_touches_four_cache_lines() {
+    // The working set of the flow table decides its speed (see `Flow`): the key and the
+    // counters fill the first two lines, each direction's reassembler starts on its own line
+    // with everything an in-order segment or an ACK reads in that line.
+    assert_eq!(std::mem::align_of::<Flow>(), 64);
+    assert!(std::mem::offset_of!(Flow, duplicates) + 8 <= 128);
+    assert_eq!(std::mem::offset_of!(Flow, reasm), 128);
+    assert_eq!(std::mem::size_of::<Reassembler>(), 128);
+}

@@ -6,8 +6,6 @@
 
 use super::{Flow, FlowKey};
 use hashbrown::hash_table::{Entry, HashTable};
-use rustc_hash::FxHasher;
-use std::hash::Hasher;
 use std::net::SocketAddr;
 
 #[derive(Default)]
@@ -15,33 +13,47 @@ pub(super) struct FlowMap {
     table: HashTable<Box<Flow>>,
 }
 
-/// Feeds one endpoint to the hasher as whole words (the derived `Hash` of `SocketAddr` walks
-/// every field of the enum, several times the work).
-fn write_addr(h: &mut FxHasher, a: &SocketAddr) {
-    match a {
-        SocketAddr::V4(v) => h.write_u64(u64::from(v.ip().to_bits()) << 16 | u64::from(v.port())),
+/// One endpoint as a well-mixed word (the derived `Hash` of `SocketAddr` walks every field of
+/// the enum, several times the work).
+fn endpoint_hash(a: &SocketAddr) -> u64 {
+    let x = match a {
+        SocketAddr::V4(v) => u64::from(v.ip().to_bits()) << 16 | u64::from(v.port()),
         SocketAddr::V6(v) => {
-            h.write_u128(v.ip().to_bits());
-            h.write_u64(1 << 32 | u64::from(v.port()));
+            let b = v.ip().to_bits();
+            // Tagged so that no IPv6 endpoint hashes like the IPv4 one with the same low bits.
+            (b as u64) ^ ((b >> 64) as u64).rotate_left(17) ^ u64::from(v.port()) << 48 ^ 1 << 63
         }
-    }
+    };
+    fold_mul(x, 0x9e37_79b9_7f4a_7c15)
+}
+
+/// Both halves of the 128-bit product: well mixed in the high bits (hashbrown's tag) and in
+/// the low bits (its bucket index).
+fn fold_mul(x: u64, k: u64) -> u64 {
+    let m = u128::from(x) * u128::from(k);
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+/// The same for either order of the endpoints, so a packet is looked up without first
+/// putting its endpoints in key order.
+fn hash_pair(a: &SocketAddr, b: &SocketAddr) -> u64 {
+    fold_mul(endpoint_hash(a).wrapping_add(endpoint_hash(b)), 0xd6e8_feb8_6659_fd93)
 }
 
 fn hash(key: &FlowKey) -> u64 {
-    let mut h = FxHasher::default();
-    write_addr(&mut h, &key.lo);
-    write_addr(&mut h, &key.hi);
-    h.finish()
+    hash_pair(&key.lo, &key.hi)
 }
 
 fn hash_flow(flow: &Flow) -> u64 {
-    hash(&flow.key())
+    hash_pair(&flow.client, &flow.server)
 }
 
 fn matches(key: &FlowKey) -> impl Fn(&Box<Flow>) -> bool + '_ {
-    move |f| {
-        (f.client == key.lo && f.server == key.hi) || (f.client == key.hi && f.server == key.lo)
-    }
+    matches_pair(&key.lo, &key.hi)
+}
+
+fn matches_pair<'a>(a: &'a SocketAddr, b: &'a SocketAddr) -> impl Fn(&Box<Flow>) -> bool + 'a {
+    move |f| (f.client == *a && f.server == *b) || (f.client == *b && f.server == *a)
 }
 
 impl FlowMap {
@@ -59,6 +71,11 @@ impl FlowMap {
 
     pub(super) fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow> {
         self.table.find_mut(hash(key), matches(key)).map(|f| &mut **f)
+    }
+
+    /// The flow between `a` and `b`, whichever way the packet goes.
+    pub(super) fn get_pair_mut(&mut self, a: &SocketAddr, b: &SocketAddr) -> Option<&mut Flow> {
+        self.table.find_mut(hash_pair(a, b), matches_pair(a, b)).map(|f| &mut **f)
     }
 
     pub(super) fn remove(&mut self, key: &FlowKey) -> Option<Box<Flow>> {

@@ -518,12 +518,10 @@ impl FlowTable {
         }
         self.tick(iface, ts);
         self.finish_quiet_closed(ts);
-        let key = FlowKey::new(
-            SocketAddr::new(pkt.src, pkt.src_port),
-            SocketAddr::new(pkt.dst, pkt.dst_port),
-        );
+        let src = SocketAddr::new(pkt.src, pkt.src_port);
+        let dst = SocketAddr::new(pkt.dst, pkt.dst_port);
         let fresh_syn = pkt.flags.has(TcpFlags::SYN) && !pkt.flags.has(TcpFlags::ACK);
-        if let Some(flow) = self.flows.get_mut(&key) {
+        if let Some(flow) = self.flows.get_pair_mut(&src, &dst) {
             // A retransmitted SYN carries the same initial sequence number; a new connection
             // on a reused 5-tuple carries another one. A copy of the SYN seen at another
             // vantage point after the flow closed (a second pod's stream behind the first's in
@@ -541,16 +539,17 @@ impl FlowTable {
                 }
                 if !flow.closing && flow.closed() {
                     flow.closing = true;
-                    self.closing.push(Reverse((flow.last_seen, key)));
+                    self.closing.push(Reverse((flow.last_seen, flow.key())));
                 }
                 // Once a flow stops buffering its classifier sees no more bytes: its stage is
                 // final, so only buffering flows are looked at.
                 if watch && flow.stage_changed() {
+                    let key = flow.key();
                     self.queue(key);
                 }
                 return;
             }
-            if let Some(old) = self.flows.remove(&key) {
+            if let Some(old) = self.flows.remove(&FlowKey::new(src, dst)) {
                 self.finished.push(old.finish());
             }
         }
@@ -564,6 +563,7 @@ impl FlowTable {
         flow.segment(pkt, iface, ts, dedup);
         self.stats.duplicates += flow.duplicates;
         let changed = self.cfg.events && flow.stage_changed();
+        let key = flow.key();
         if flow.closed() {
             flow.closing = true;
             self.closing.push(Reverse((flow.last_seen, key)));

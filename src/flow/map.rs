@@ -6,25 +6,61 @@
 
 use super::{Flow, FlowKey};
 use hashbrown::hash_table::{Entry, HashTable};
+use std::hash::BuildHasher;
 use std::net::SocketAddr;
 
-#[derive(Default)]
+/// Flows by their endpoints. The hash is keyed with per-table random seeds, as hashbrown's own
+/// hashers are: a capture is hostile input, and with a fixed hash its sender could choose
+/// ports that all land in one probe sequence. Nothing depends on the table's order (flows
+/// leave it sorted by id), so the seeds never change the output.
 pub(super) struct FlowMap {
     table: HashTable<Box<Flow>>,
+    seeds: Seeds,
 }
 
-/// One endpoint as a well-mixed word (the derived `Hash` of `SocketAddr` walks every field of
-/// the enum, several times the work).
-fn endpoint_hash(a: &SocketAddr) -> u64 {
-    let x = match a {
+impl Default for FlowMap {
+    fn default() -> Self {
+        let random = std::collections::hash_map::RandomState::new();
+        let seeds = Seeds([random.hash_one(0u8), random.hash_one(1u8)]);
+        FlowMap { table: HashTable::new(), seeds }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Seeds([u64; 2]);
+
+impl Seeds {
+    fn endpoint(self, a: &SocketAddr) -> u64 {
+        fold_mul(endpoint_word(a) ^ self.0[0], 0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// The same for either order of the endpoints, so a packet is looked up without first
+    /// putting its endpoints in key order.
+    fn pair(self, a: &SocketAddr, b: &SocketAddr) -> u64 {
+        let sum = self.endpoint(a).wrapping_add(self.endpoint(b));
+        fold_mul(sum ^ self.0[1], 0xd6e8_feb8_6659_fd93)
+    }
+
+    fn key(self, key: &FlowKey) -> u64 {
+        self.pair(&key.lo, &key.hi)
+    }
+
+    fn flow(self, flow: &Flow) -> u64 {
+        self.pair(&flow.client, &flow.server)
+    }
+}
+
+/// One endpoint as a word (the derived `Hash` of `SocketAddr` walks every field of the enum,
+/// several times the work).
+fn endpoint_word(a: &SocketAddr) -> u64 {
+    match a {
         SocketAddr::V4(v) => u64::from(v.ip().to_bits()) << 16 | u64::from(v.port()),
         SocketAddr::V6(v) => {
             let b = v.ip().to_bits();
-            // Tagged so that no IPv6 endpoint hashes like the IPv4 one with the same low bits.
+            // Tagged so that no IPv6 endpoint is the word of an IPv4 one.
             (b as u64) ^ ((b >> 64) as u64).rotate_left(17) ^ u64::from(v.port()) << 48 ^ 1 << 63
         }
-    };
-    fold_mul(x, 0x9e37_79b9_7f4a_7c15)
+    }
 }
 
 /// Both halves of the 128-bit product: well mixed in the high bits (hashbrown's tag) and in
@@ -32,20 +68,6 @@ fn endpoint_hash(a: &SocketAddr) -> u64 {
 fn fold_mul(x: u64, k: u64) -> u64 {
     let m = u128::from(x) * u128::from(k);
     (m as u64) ^ ((m >> 64) as u64)
-}
-
-/// The same for either order of the endpoints, so a packet is looked up without first
-/// putting its endpoints in key order.
-fn hash_pair(a: &SocketAddr, b: &SocketAddr) -> u64 {
-    fold_mul(endpoint_hash(a).wrapping_add(endpoint_hash(b)), 0xd6e8_feb8_6659_fd93)
-}
-
-fn hash(key: &FlowKey) -> u64 {
-    hash_pair(&key.lo, &key.hi)
-}
-
-fn hash_flow(flow: &Flow) -> u64 {
-    hash_pair(&flow.client, &flow.server)
 }
 
 fn matches(key: &FlowKey) -> impl Fn(&Box<Flow>) -> bool + '_ {
@@ -66,20 +88,20 @@ impl FlowMap {
     }
 
     pub(super) fn get(&self, key: &FlowKey) -> Option<&Flow> {
-        self.table.find(hash(key), matches(key)).map(|f| &**f)
+        self.table.find(self.seeds.key(key), matches(key)).map(|f| &**f)
     }
 
     pub(super) fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow> {
-        self.table.find_mut(hash(key), matches(key)).map(|f| &mut **f)
+        self.table.find_mut(self.seeds.key(key), matches(key)).map(|f| &mut **f)
     }
 
     /// The flow between `a` and `b`, whichever way the packet goes.
     pub(super) fn get_pair_mut(&mut self, a: &SocketAddr, b: &SocketAddr) -> Option<&mut Flow> {
-        self.table.find_mut(hash_pair(a, b), matches_pair(a, b)).map(|f| &mut **f)
+        self.table.find_mut(self.seeds.pair(a, b), matches_pair(a, b)).map(|f| &mut **f)
     }
 
     pub(super) fn remove(&mut self, key: &FlowKey) -> Option<Box<Flow>> {
-        match self.table.find_entry(hash(key), matches(key)) {
+        match self.table.find_entry(self.seeds.key(key), matches(key)) {
             Ok(entry) => Some(entry.remove().0),
             Err(_) => None,
         }
@@ -88,7 +110,8 @@ impl FlowMap {
     /// Adds a flow, replacing (and returning) one on the same endpoints.
     pub(super) fn insert(&mut self, flow: Box<Flow>) -> Option<Box<Flow>> {
         let key = flow.key();
-        match self.table.entry(hash(&key), matches(&key), |f| hash_flow(f)) {
+        let seeds = self.seeds;
+        match self.table.entry(seeds.key(&key), matches(&key), |f| seeds.flow(f)) {
             Entry::Occupied(mut o) => Some(std::mem::replace(o.get_mut(), flow)),
             Entry::Vacant(v) => {
                 v.insert(flow);
@@ -111,5 +134,20 @@ impl FlowMap {
 
     pub(super) fn drain(&mut self) -> impl Iterator<Item = Box<Flow>> + '_ {
         self.table.drain()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_hashes_with_its_own_seeds() {
+        // A sender who learns one run's hash cannot aim packets at another run's buckets.
+        let (a, b) = (FlowMap::default(), FlowMap::default());
+        assert_ne!(a.seeds.0, b.seeds.0);
+        let (x, y) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap());
+        assert_eq!(a.seeds.pair(&x, &y), a.seeds.pair(&y, &x));
+        assert_ne!(a.seeds.pair(&x, &y), b.seeds.pair(&x, &y));
     }
 }

@@ -5,7 +5,7 @@
 //! thousands of flows interleave.
 
 use super::{Flow, FlowKey};
-use hashbrown::hash_table::{Entry, HashTable};
+use hashbrown::hash_table::HashTable;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 
@@ -41,10 +41,6 @@ impl Seeds {
         fold_mul(sum ^ self.0[1], 0xd6e8_feb8_6659_fd93)
     }
 
-    fn key(self, key: &FlowKey) -> u64 {
-        self.pair(&key.lo, &key.hi)
-    }
-
     fn flow(self, flow: &Flow) -> u64 {
         self.pair(&flow.client, &flow.server)
     }
@@ -70,10 +66,6 @@ fn fold_mul(x: u64, k: u64) -> u64 {
     (m as u64) ^ ((m >> 64) as u64)
 }
 
-fn matches(key: &FlowKey) -> impl Fn(&Box<Flow>) -> bool + '_ {
-    matches_pair(&key.lo, &key.hi)
-}
-
 fn matches_pair<'a>(a: &'a SocketAddr, b: &'a SocketAddr) -> impl Fn(&Box<Flow>) -> bool + 'a {
     move |f| (f.client == *a && f.server == *b) || (f.client == *b && f.server == *a)
 }
@@ -88,11 +80,12 @@ impl FlowMap {
     }
 
     pub(super) fn get(&self, key: &FlowKey) -> Option<&Flow> {
-        self.table.find(self.seeds.key(key), matches(key)).map(|f| &**f)
+        let (a, b) = (&key.lo, &key.hi);
+        self.table.find(self.seeds.pair(a, b), matches_pair(a, b)).map(|f| &**f)
     }
 
     pub(super) fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow> {
-        self.table.find_mut(self.seeds.key(key), matches(key)).map(|f| &mut **f)
+        self.get_pair_mut(&key.lo, &key.hi)
     }
 
     /// The flow between `a` and `b`, whichever way the packet goes.
@@ -101,23 +94,16 @@ impl FlowMap {
     }
 
     pub(super) fn remove(&mut self, key: &FlowKey) -> Option<Box<Flow>> {
-        match self.table.find_entry(self.seeds.key(key), matches(key)) {
-            Ok(entry) => Some(entry.remove().0),
-            Err(_) => None,
-        }
+        let (a, b) = (&key.lo, &key.hi);
+        let entry = self.table.find_entry(self.seeds.pair(a, b), matches_pair(a, b)).ok()?;
+        Some(entry.remove().0)
     }
 
-    /// Adds a flow, replacing (and returning) one on the same endpoints.
-    pub(super) fn insert(&mut self, flow: Box<Flow>) -> Option<Box<Flow>> {
-        let key = flow.key();
+    /// Adds a flow; the caller has made sure no flow on its endpoints is in the table.
+    pub(super) fn insert_new(&mut self, flow: Box<Flow>) {
+        debug_assert!(self.get(&flow.key()).is_none(), "a second flow on one 5-tuple");
         let seeds = self.seeds;
-        match self.table.entry(seeds.key(&key), matches(&key), |f| seeds.flow(f)) {
-            Entry::Occupied(mut o) => Some(std::mem::replace(o.get_mut(), flow)),
-            Entry::Vacant(v) => {
-                v.insert(flow);
-                None
-            }
-        }
+        self.table.insert_unique(seeds.flow(&flow), flow, |f| seeds.flow(f));
     }
 
     pub(super) fn values(&self) -> impl Iterator<Item = &Flow> {

@@ -568,7 +568,7 @@ impl FlowTable {
             flow.closing = true;
             self.closing.push(Reverse((flow.last_seen, key)));
         }
-        self.flows.insert(flow);
+        self.flows.insert_new(flow);
         if changed {
             self.queue(key);
         }
@@ -607,15 +607,14 @@ impl FlowTable {
     pub fn expire(&mut self, now: Timestamp) {
         self.last_sweep = now;
         let cfg = self.cfg;
-        let mut expired: Vec<Box<Flow>> = self
+        let expired: Vec<Box<Flow>> = self
             .flows
             .extract_if(|f| {
                 let idle = now.since(f.last_seen);
                 idle >= cfg.idle_timeout_ns || (f.closed() && idle >= cfg.closed_linger_ns)
             })
             .collect();
-        expired.sort_by_key(|f| f.id);
-        self.finished.extend(expired.into_iter().map(|f| f.finish()));
+        self.finished.extend(finish_in_start_order(expired));
     }
 
     /// The table is full: finish the longest-idle `1/EVICT_BATCH` of it (at least one flow) in
@@ -630,7 +629,7 @@ impl FlowTable {
         // Flows idle longer than the cut all go; of those exactly at it, only as many as fit.
         let mut at_cut = n - times.iter().filter(|&&t| t < cut).count();
         drop(times);
-        let mut out: Vec<Box<Flow>> = self
+        let out: Vec<Box<Flow>> = self
             .flows
             .extract_if(|f| {
                 f.last_seen < cut
@@ -640,13 +639,11 @@ impl FlowTable {
                     })
             })
             .collect();
-        out.sort_by_key(|f| f.id);
         self.stats.flows_evicted += out.len() as u64;
-        for flow in out {
-            let mut record = flow.finish();
+        self.finished.extend(finish_in_start_order(out).map(|mut record| {
             record.evicted = true;
-            self.finished.push(record);
-        }
+            record
+        }));
     }
 
     fn queue(&mut self, key: FlowKey) {
@@ -684,10 +681,9 @@ impl FlowTable {
     /// Finish every flow (end of input).
     pub fn flush(&mut self) -> Vec<FlowRecord> {
         self.closing.clear();
-        let mut flows: Vec<Box<Flow>> = self.flows.drain().collect();
-        flows.sort_by_key(|f| f.id);
+        let flows: Vec<Box<Flow>> = self.flows.drain().collect();
         let mut out = std::mem::take(&mut self.finished);
-        out.extend(flows.into_iter().map(|f| f.finish()));
+        out.extend(finish_in_start_order(flows));
         self.redact(&mut out);
         out
     }
@@ -698,6 +694,15 @@ impl FlowTable {
             records.iter_mut().for_each(crate::redact::record);
         }
     }
+}
+
+/// Flows taken out of the table together leave in the order they started (the table's own
+/// order is its hash's, which is seeded per run). Boxed as the table holds them: sorting moves
+/// pointers, not kilobyte-sized flows.
+#[allow(clippy::vec_box)]
+fn finish_in_start_order(mut flows: Vec<Box<Flow>>) -> impl Iterator<Item = FlowRecord> {
+    flows.sort_by_key(|f| f.id);
+    flows.into_iter().map(|f| f.finish())
 }
 
 /// Loopback or same-host addresses: the connection never left the pod.

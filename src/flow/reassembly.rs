@@ -74,6 +74,7 @@ pub struct Reassembler {
     /// Out-of-order data by start offset. Pieces never overlap and all start after `next`
     /// between calls.
     pending: BTreeMap<u64, Box<[u8]>>,
+    /// `delivered_bytes` stays 0 here: [`Reassembler::stats`] derives it.
     stats: ReassemblyStats,
     max_pending: usize,
 }

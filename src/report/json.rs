@@ -278,12 +278,21 @@ pub struct StreamWriter<'w> {
     /// With an inventory: its description and the edges added up so far (one entry per
     /// distinct edge, capped), written after the flows.
     inventory: Option<(InventoryInfo, EdgeSet)>,
+    /// Each flow is serialized here, then written in one call: serde_json makes a write per
+    /// key and punctuation mark, which through `dyn Write` cost a quarter of the JSON time.
+    line: Vec<u8>,
 }
 
 impl<'w> StreamWriter<'w> {
     pub fn new(out: &'w mut dyn Write) -> io::Result<Self> {
         write!(out, "{{\"schema\":\"{SCHEMA}\",\"flows\":[")?;
-        Ok(StreamWriter { out, summary: Summary::default(), error: None, inventory: None })
+        Ok(StreamWriter {
+            out,
+            summary: Summary::default(),
+            error: None,
+            inventory: None,
+            line: Vec::with_capacity(4096),
+        })
     }
 
     /// The flows are enriched with this inventory: write `edges` and `inventory` at the end.
@@ -302,9 +311,11 @@ impl<'w> StreamWriter<'w> {
         if let Some((_, edges)) = &mut self.inventory {
             add_edge(edges, f);
         }
-        let result = self.out.write_all(sep.as_bytes()).and_then(|()| {
-            serde_json::to_writer(&mut *self.out, &flow_dto(f)).map_err(io::Error::from)
-        });
+        self.line.clear();
+        self.line.extend_from_slice(sep.as_bytes());
+        let result = serde_json::to_writer(&mut self.line, &flow_dto(f))
+            .map_err(io::Error::from)
+            .and_then(|()| self.out.write_all(&self.line));
         self.error = result.err();
     }
 

@@ -86,6 +86,16 @@ pub fn push(st: &mut DirState, facts: &mut TlsFacts, cx: &Ctx, mut data: &[u8]) 
             data = &data[n..];
             continue;
         }
+        // A whole message in the bytes at hand (the common case: a hello in one segment) is
+        // read where it lies, not copied into the buffer first.
+        if let Some((typ, total)) = whole_message(hs, data, cx.limits.max_buffer) {
+            if !first_message_ok(st, facts, cx.dir, typ) {
+                return;
+            }
+            process(st, facts, cx, typ, &data[4..total]);
+            data = &data[total..];
+            continue;
+        }
         if hs.buf.len() < 4 {
             let n = (4 - hs.buf.len()).min(data.len());
             hs.buf.extend_from_slice(&data[..n]);
@@ -116,6 +126,17 @@ pub fn push(st: &mut DirState, facts: &mut TlsFacts, cx: &Ctx, mut data: &[u8]) 
         }
     }
     note_partial(st, facts, cx.dir);
+}
+
+/// The type and length (header included) of a message that starts `data` and lies wholly in
+/// it, when nothing is buffered and the message is within the cap.
+fn whole_message(hs: &Reassembly, data: &[u8], cap: usize) -> Option<(u8, usize)> {
+    if !hs.buf.is_empty() {
+        return None;
+    }
+    let h = data.get(..4)?;
+    let total = 4 + u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
+    (total <= data.len() && total <= cap).then_some((h[0], total))
 }
 
 fn note_partial(st: &DirState, facts: &mut TlsFacts, dir: Dir) {

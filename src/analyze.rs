@@ -321,10 +321,12 @@ fn run_engine(
     let mut engine = Engine::new(cfg.clone());
     let mut n = 0u64;
     loop {
-        match reader.next_packet(&mut |p| engine.push(&p)) {
-            Ok(true) => {
-                n += 1;
-                if n.is_multiple_of(16384) {
+        match reader.next_packets(&mut |p| engine.push_batch(p)) {
+            Ok(0) => break,
+            Ok(got) => {
+                let before = n;
+                n += got as u64;
+                if n / 16384 != before / 16384 {
                     // Finished flows go to be judged now, so they are kept compact, not whole.
                     let batch = FlowBatch {
                         flows: engine.drain_finished(),
@@ -338,7 +340,6 @@ fn run_engine(
                     }
                 }
             }
-            Ok(false) => break,
             Err(e) => {
                 report.warnings.push(read_warning(&e, engine.stats().packets));
                 break;

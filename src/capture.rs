@@ -21,6 +21,9 @@ use std::thread::Scope;
 const MAX_BLOCK: usize = 16 * 1024 * 1024;
 const INITIAL_BUFFER: usize = 1024 * 1024;
 
+/// Most packets [`CaptureReader::next_packets`] hands over at once.
+pub const BATCH: usize = 32;
+
 /// Bytes asked of the input per `read`: classic pcap records are framed in place in these
 /// blocks, so only a record that straddles two blocks is ever copied.
 const READ_BLOCK: usize = 1024 * 1024;
@@ -255,6 +258,27 @@ impl<'r> CaptureReader<'r> {
         self.offset
     }
 
+    /// Like [`Self::next_packet`], but hands over several packets at a time where it can
+    /// (classic pcap records lying whole in one read block; pcapng goes one by one). Returns
+    /// how many were handed over, 0 at the end of the input.
+    pub fn next_packets(
+        &mut self,
+        sink: &mut dyn FnMut(&[PacketRef<'_>]),
+    ) -> Result<usize, CaptureError> {
+        if let (Parser::Legacy(framer), false) = (&mut self.inner, self.done) {
+            let link = self.state.interfaces.first().map_or(LinkType::ETHERNET, |i| i.link);
+            let before = framer.oversized;
+            let got = framer.next_batch(link, sink);
+            if got.packets > 0 {
+                let at = self.offset + got.first_oversized.unwrap_or(0) as u64;
+                self.state.note_oversized(framer.oversized - before, at);
+                self.offset += got.bytes as u64;
+                return Ok(got.packets);
+            }
+        }
+        self.next_packet(&mut |p| sink(&[p])).map(usize::from)
+    }
+
     /// Read until the next packet and hand it to `sink`. Returns `Ok(false)` at the end of the
     /// input. An error means the rest of the input is unusable; what was read stays valid.
     pub fn next_packet(
@@ -296,6 +320,15 @@ impl<'r> CaptureReader<'r> {
         self.state.end_warnings();
         Err(CaptureError { offset: self.offset, kind })
     }
+}
+
+/// What one call of `LegacyFramer::next_batch` handed over.
+#[derive(Default)]
+struct Batch {
+    packets: usize,
+    bytes: usize,
+    /// Offset (from the batch's start) of its first record whose caplen exceeds its length.
+    first_oversized: Option<usize>,
 }
 
 /// What one call of `next_packet` came to.
@@ -563,6 +596,33 @@ impl<'r> LegacyFramer<'r> {
             other => other,
         };
         self.joined = joined;
+        out
+    }
+
+    /// Up to `BATCH` records lying whole in the current block, handed to `sink` together.
+    /// Nothing is handed over when the next record straddles blocks, the input ends or the
+    /// next record is corrupt: [`Self::next`] deals with those, one record at a time.
+    fn next_batch(&mut self, link: LinkType, sink: &mut dyn FnMut(&[PacketRef<'_>])) -> Batch {
+        let empty = PacketRef { ts: Timestamp(0), link, data: &[], orig_len: 0, iface: 0 };
+        let mut packets = [empty; BATCH];
+        let mut out = Batch::default();
+        let block = self.block.filled();
+        while out.packets < BATCH {
+            let rest = &block[self.pos + out.bytes..];
+            let Some(Ok(len)) = self.record_len(rest) else { break };
+            let Some(rec) = rest.get(..len) else { break };
+            if self.header.oversized(rec) {
+                out.first_oversized.get_or_insert(out.bytes);
+                self.oversized += 1;
+            }
+            packets[out.packets] = self.header.packet(rec, link);
+            out.packets += 1;
+            out.bytes += len;
+        }
+        self.pos += out.bytes;
+        if out.packets > 0 {
+            sink(&packets[..out.packets]);
+        }
         out
     }
 
@@ -1056,6 +1116,76 @@ mod tests {
         let err = res.unwrap_err();
         assert_eq!(err.kind, CaptureErrorKind::Truncated);
         assert_eq!(err.offset, f.len() as u64 - (16 + (49 * 37) % 300) as u64);
+    }
+
+    /// Every packet with the input offset after it (one by one), or after its batch (batched);
+    /// the warnings; the error, if any.
+    type Trace = (Vec<(Timestamp, Vec<u8>, u32)>, Vec<u64>, Vec<String>, Option<CaptureError>);
+
+    fn trace(mut r: CaptureReader<'_>, batched: bool) -> Trace {
+        let (mut pkts, mut offsets) = (Vec::new(), Vec::new());
+        let error = loop {
+            let mut got = Vec::new();
+            let res = if batched {
+                r.next_packets(&mut |ps| {
+                    assert!(!ps.is_empty() && ps.len() <= BATCH, "a batch of {}", ps.len());
+                    got.extend(ps.iter().map(|p| (p.ts, p.data.to_vec(), p.orig_len)));
+                })
+            } else {
+                r.next_packet(&mut |p| got.push((p.ts, p.data.to_vec(), p.orig_len)))
+                    .map(usize::from)
+            };
+            match res {
+                Ok(0) => break None,
+                Ok(n) => {
+                    assert_eq!(n, got.len());
+                    pkts.extend(got);
+                    offsets.push(r.offset());
+                }
+                Err(e) => break Some(e),
+            }
+        };
+        (pkts, offsets, r.warnings().to_vec(), error)
+    }
+
+    #[test]
+    fn batched_reading_hands_over_the_same_packets_warnings_and_errors() {
+        let mut f = pcap_header(0xa1b2_c3d4, 1);
+        for i in 0..150u32 {
+            // Every 40th record claims fewer bytes on the wire than it holds.
+            let len = (i as usize * 37) % 300;
+            let orig = if i % 40 == 7 { len as u32 / 2 } else { 400 };
+            f.extend(record(i, i * 7, &vec![i as u8; len], orig));
+        }
+        let mut corrupt = f.clone();
+        corrupt.extend(record(999, 0, b"xyz", 3));
+        let n = corrupt.len();
+        corrupt[n - 11..n - 7].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        let inputs =
+            [("whole", f.clone()), ("cut", f[..f.len() - 3].to_vec()), ("corrupt", corrupt)];
+        for (name, bytes) in &inputs {
+            for chunk in [7, 100, 1000, 1 << 20] {
+                let one = trace(CaptureReader::new(Trickle(bytes, chunk)).expect("header"), false);
+                let many = trace(CaptureReader::new(Trickle(bytes, chunk)).expect("header"), true);
+                assert_eq!(many.0, one.0, "{name}, reads of {chunk}");
+                assert_eq!(many.1.last(), one.1.last(), "{name}, reads of {chunk}");
+                // Batch boundaries are a subset of the record boundaries.
+                assert!(many.1.iter().all(|o| one.1.contains(o)), "{name}, reads of {chunk}");
+                assert_eq!(many.2, one.2, "{name}, reads of {chunk}");
+                assert_eq!(
+                    many.3.as_ref().map(|e| (e.offset, e.kind.clone())),
+                    one.3.as_ref().map(|e| (e.offset, e.kind.clone())),
+                    "{name}, reads of {chunk}"
+                );
+            }
+            if *name == "whole" {
+                // Large reads do batch; the oversized records are warned about, from the first.
+                let many =
+                    trace(CaptureReader::new(Trickle(bytes, 1 << 20)).expect("header"), true);
+                assert!(many.1.len() < 150 / 4, "{} calls for 150 packets", many.1.len());
+                assert!(many.2.iter().any(|w| w.starts_with("4 records claim")), "{:?}", many.2);
+            }
+        }
     }
 
     #[test]

@@ -80,3 +80,39 @@ fn tls_handshakes_are_decided_before_the_flow_ends() {
     ids.dedup();
     assert_eq!(ids.len(), decided.len(), "each flow reported once: its stage never changes again");
 }
+
+/// Every flow record an engine produces from one capture, packets fed one by one or in the
+/// reader's batches (`next_packets` / `push_batch`, as `analyze` feeds them).
+fn records(path: &std::path::Path, batched: bool) -> Vec<FlowRecord> {
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut reader = CaptureReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut out = Vec::new();
+    let mut batches = 0;
+    loop {
+        let more = if batched {
+            reader.next_packets(&mut |ps| engine.push_batch(ps)).map(|n| n > 0)
+        } else {
+            reader.next_packet(&mut |p| engine.push(&p))
+        };
+        if !more.unwrap() {
+            break;
+        }
+        batches += 1;
+        out.extend(engine.drain_finished());
+    }
+    out.extend(engine.finish());
+    assert!(batches > 0 || out.is_empty(), "{}", path.display());
+    out
+}
+
+#[test]
+fn batched_packets_give_the_same_flows_as_one_by_one() {
+    let mut flows = 0;
+    for path in fixtures() {
+        let one = records(&path, false);
+        let many = records(&path, true);
+        assert_eq!(format!("{many:#?}"), format!("{one:#?}"), "{}", path.display());
+        flows += one.len();
+    }
+    assert!(flows > 50, "only {flows} flows in the fixtures");
+}

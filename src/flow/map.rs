@@ -88,6 +88,12 @@ impl FlowMap {
         self.get_pair_mut(&key.lo, &key.hi)
     }
 
+    /// The first flow whose hash tag matches the pair's: most likely the pair's flow, found
+    /// without reading any flow (see [`super::FlowTable::preload`]).
+    pub(super) fn likely(&self, a: &SocketAddr, b: &SocketAddr) -> Option<&Flow> {
+        self.table.find(self.seeds.pair(a, b), |_| true).map(|f| &**f)
+    }
+
     /// The flow between `a` and `b`, whichever way the packet goes.
     pub(super) fn get_pair_mut(&mut self, a: &SocketAddr, b: &SocketAddr) -> Option<&mut Flow> {
         self.table.find_mut(self.seeds.pair(a, b), matches_pair(a, b)).map(|f| &mut **f)

@@ -92,6 +92,11 @@ impl Reassembler {
         }
     }
 
+    /// Offset of the next byte to deliver (on the line an in-order segment reads).
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
     /// A SYN from this direction's sender: the stream starts at `isn + 1`. Data carried on the
     /// SYN (TCP Fast Open) must be fed as `segment(isn.wrapping_add(1), payload)`. Ignored once the
     /// start is known (a retransmitted SYN, or a SYN seen after data).

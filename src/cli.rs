@@ -28,6 +28,10 @@ pub mod pod;
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_UNREADABLE: i32 = 2;
 
+/// Reports are written to stdout through a buffer this big: stdout's own line buffering
+/// would otherwise pass a big report on in many small writes (a JSON flow is ~2 KiB).
+const OUT_BUFFER: usize = 64 * 1024;
+
 const ANALYZE_EXAMPLES: &str = "\
 Examples:
   mtlscope analyze capture.pcap
@@ -417,7 +421,7 @@ fn run_analyze(args: &AnalyzeArgs) -> i32 {
         }
     };
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    let mut out = io::BufWriter::with_capacity(OUT_BUFFER, stdout.lock());
     let mut inputs = Vec::new();
     let result = match args.format {
         OutputFormat::Json => analyze_json(args, &prepared, &mut out, &mut inputs),

@@ -7,7 +7,7 @@
 //! The clock and the environment are read once, here at the edge ([`Env`]); everything below
 //! is given them.
 
-use super::{report_inputs, InputArgs, Prepared};
+use super::{report_inputs, InputArgs, Prepared, OUT_BUFFER};
 use crate::analyze::{AnalyzedFlow, InputReport};
 use crate::check::{
     github, text, write_section, CheckArgs, CheckFlow, CheckFormat, CheckInputStats, CheckReport,
@@ -60,7 +60,7 @@ pub fn run_with(args: &CheckCommandArgs, env: &Env) -> i32 {
     };
     let checker = Checker::new(policy, opts);
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    let mut out = io::BufWriter::with_capacity(OUT_BUFFER, stdout.lock());
     let mut inputs = Vec::new();
     let (report, written, files) = match args.check.format {
         CheckFormat::Json => check_json(args, &prepared, checker, &mut out, &mut inputs),

@@ -92,14 +92,16 @@ impl Engine {
     /// flows interleaved each flow's state is a cache miss, and misses issued together
     /// overlap instead of stalling one packet at a time.
     pub fn push_batch(&mut self, pkts: &[PacketRef<'_>]) {
+        if let [one] = pkts {
+            // pcapng and records that straddle read blocks come one at a time.
+            return self.push(one);
+        }
         let cfg = &self.cfg.decode;
         let decoded: Vec<_> = pkts.iter().map(|p| decode::decode(p.link, p.data, cfg)).collect();
-        if decoded.len() > 1 {
-            self.table.preload(decoded.iter().filter_map(|d| match d {
-                Ok(Decoded::Tcp(tcp)) => Some(tcp),
-                _ => None,
-            }));
-        }
+        self.table.preload(decoded.iter().filter_map(|d| match d {
+            Ok(Decoded::Tcp(tcp)) => Some(tcp),
+            _ => None,
+        }));
         for (pkt, d) in pkts.iter().zip(decoded) {
             self.push_decoded(pkt, d);
         }

@@ -524,8 +524,12 @@ impl FlowTable {
             *slot = self.flows.likely(&src, &dst);
         }
         let words = found.iter().flatten().fold(0u64, |acc, f| {
-            // One word of each line a segment of a classified flow reads (see `Flow`).
-            acc ^ f.last_seen.0 as u64 ^ f.reasm[0].position() ^ f.reasm[1].position()
+            // One word of each of the four lines a segment of a classified flow reads (see
+            // `Flow`): the endpoints the lookup compares, the counters, each reassembler.
+            acc ^ u64::from(f.client.port())
+                ^ f.last_seen.0 as u64
+                ^ f.reasm[0].position()
+                ^ f.reasm[1].position()
         });
         std::hint::black_box(words);
     }

@@ -27,6 +27,9 @@ pub const BATCH: usize = 32;
 /// Bytes asked of the input per `read`: classic pcap records are framed in place in these
 /// blocks, so only a record that straddles two blocks is ever copied.
 const READ_BLOCK: usize = 1024 * 1024;
+/// The reader thread fills a block in reads of this size, and indexes each read's records
+/// ([`RecordIndex`]) while they are still in its core's cache.
+const READ_CHUNK: usize = 256 * 1024;
 /// Blocks a prefetching reader thread may have filled ahead of the parser (plus the one being
 /// filled and the one being parsed): memory stays bounded at a few MiB.
 const PREFETCH_DEPTH: usize = 2;
@@ -607,6 +610,7 @@ impl<'r> LegacyFramer<'r> {
         let mut packets = [empty; BATCH];
         let mut out = Batch::default();
         let block = self.block.filled();
+        self.touch_next(block);
         while out.packets < BATCH {
             let rest = &block[self.pos + out.bytes..];
             let Some(Ok(len)) = self.record_len(rest) else { break };
@@ -624,6 +628,20 @@ impl<'r> LegacyFramer<'r> {
             sink(&packets[..out.packets]);
         }
         out
+    }
+
+    /// Reads a byte of each of the next `BATCH` records' first two cache lines (the record
+    /// header, and the link, IP and TCP headers after it) where the reader thread found them
+    /// ([`RecordIndex`]): the loads do not depend on each other, so their misses overlap,
+    /// and the framing loop then finds every header in cache.
+    fn touch_next(&self, block: &[u8]) {
+        let starts = &self.block.starts;
+        let first = starts.partition_point(|&s| (s as usize) < self.pos);
+        let byte = |i: usize| block.get(i).copied().unwrap_or(0);
+        let touched = starts[first..].iter().take(BATCH).fold(0u8, |acc, &s| {
+            acc ^ byte(s as usize + 8) ^ byte(s as usize + PCAP_RECORD_HEADER_LEN + 54)
+        });
+        std::hint::black_box(touched);
     }
 
     fn join(&mut self, joined: &mut Vec<u8>) -> Result<Option<usize>, CaptureErrorKind> {
@@ -664,6 +682,10 @@ impl<'r> LegacyFramer<'r> {
 struct Block {
     data: Vec<u8>,
     len: usize,
+    /// Where classic pcap records start in `data`, as the reader thread found them
+    /// ([`RecordIndex`]): a hint for touching the next records' headers all at once, never
+    /// used to frame.
+    starts: Vec<u32>,
 }
 
 impl Block {
@@ -677,6 +699,7 @@ impl Block {
             self.data = vec![0; READ_BLOCK];
         }
         self.len = 0;
+        self.starts.clear();
         loop {
             match input.read(&mut self.data) {
                 Ok(n) => {
@@ -686,6 +709,95 @@ impl Block {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// The reader thread's read: fills the block in reads of `READ_CHUNK`, indexing each
+    /// ([`RecordIndex`]), until it is full or a read comes back short (the end of a file, or a
+    /// pipe with nothing more yet: what came is handed on without waiting). A read error after
+    /// some bytes hands those on; the next call meets the error again.
+    fn read_indexed(&mut self, input: &mut dyn Read, index: &mut RecordIndex) -> io::Result<()> {
+        if self.data.len() < READ_BLOCK {
+            self.data = vec![0; READ_BLOCK];
+        }
+        self.len = 0;
+        self.starts.clear();
+        loop {
+            let want = (self.data.len() - self.len).min(READ_CHUNK);
+            let read = &mut self.data[self.len..self.len + want];
+            match input.read(read) {
+                Ok(n) => {
+                    index.scan(&read[..n], self.len, &mut self.starts);
+                    self.len += n;
+                    if n < want || self.len == self.data.len() {
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) if self.len > 0 => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Finds where the classic pcap records start in each read, on the reader thread, while the
+/// bytes it has just read are still in its core's cache. The parser frames records by reading
+/// each header to learn where the next one starts: a chain of loads, each a cache miss on the
+/// parser's core when thousands of small records go by. Knowing the starts, it touches the
+/// next batch's headers together first ([`LegacyFramer::next_batch`]), so the misses overlap.
+/// Only a hint: a wrong start costs a useless load, never a wrong packet.
+#[derive(Default)]
+struct RecordIndex {
+    /// `None` before the first read; `Some(None)` when the input is not classic pcap (or its
+    /// first read is shorter than the file header), or once a record claims an impossible
+    /// length (the parser reports that; the index stops).
+    format: Option<Option<LegacyHeader>>,
+    /// Input offset of the next read, and of the next record.
+    at: u64,
+    next: u64,
+    /// The next record's header, collected across reads.
+    head: [u8; PCAP_RECORD_HEADER_LEN],
+    have: usize,
+}
+
+impl RecordIndex {
+    /// `data`: bytes just read, at `base` in their block; their record starts go to `starts`.
+    fn scan(&mut self, data: &[u8], base: usize, starts: &mut Vec<u32>) {
+        let at = self.at;
+        self.at += data.len() as u64;
+        let format = *self.format.get_or_insert_with(|| {
+            self.next = PCAP_HEADER_LEN as u64;
+            data.first_chunk().and_then(LegacyHeader::parse)
+        });
+        let Some(header) = format else { return };
+        while self.next < self.at {
+            let start = self.next.checked_sub(at).map(|s| s as usize);
+            if let (Some(s), 0) = (start, self.have) {
+                // A block holds at most `MAX_BLOCK` bytes.
+                starts.push((base + s) as u32);
+            }
+            let caplen = match start {
+                Some(s) if s + PCAP_RECORD_HEADER_LEN <= data.len() => header.field(&data[s..], 8),
+                // The header straddles reads: collect it.
+                _ => {
+                    let from = start.unwrap_or(0);
+                    let take = (PCAP_RECORD_HEADER_LEN - self.have).min(data.len() - from);
+                    self.head[self.have..self.have + take]
+                        .copy_from_slice(&data[from..from + take]);
+                    self.have += take;
+                    if self.have < PCAP_RECORD_HEADER_LEN {
+                        return;
+                    }
+                    self.have = 0;
+                    header.field(&self.head, 8)
+                }
+            } as usize;
+            if caplen > MAX_BLOCK - PCAP_RECORD_HEADER_LEN {
+                self.format = Some(None);
+                return;
+            }
+            self.next += (PCAP_RECORD_HEADER_LEN + caplen) as u64;
         }
     }
 }
@@ -733,6 +845,7 @@ impl Prefetch {
         let (empty, empty_rx) = mpsc::sync_channel::<Block>(BLOCKS + 4);
         scope.spawn(move || {
             let mut made = 0;
+            let mut index = RecordIndex::default();
             loop {
                 // Blocks come back as soon as they are parsed; a new one is made only while
                 // fewer than `BLOCKS` exist (allocating 1 MiB costs page faults and zeroing).
@@ -745,7 +858,7 @@ impl Prefetch {
                     other => other.map_err(|_| ()),
                 };
                 let Ok(mut block) = next else { return }; // the parser is gone
-                let res = block.read_from(&mut input);
+                let res = block.read_indexed(&mut input, &mut index);
                 let end = res.is_err() || block.len == 0;
                 // The send fails once the parser is gone: stop reading then.
                 if full_tx.send(res.map(|()| block)).is_err() || end {
@@ -1186,6 +1299,83 @@ mod tests {
                 assert!(many.2.iter().any(|w| w.starts_with("4 records claim")), "{:?}", many.2);
             }
         }
+    }
+
+    /// A classic pcap of `n` records of assorted sizes (some far larger than a read), and the
+    /// offset of each record.
+    fn assorted_records(n: u32) -> (Vec<u8>, Vec<u64>) {
+        let mut f = pcap_header(0xa1b2_c3d4, 1);
+        let mut starts = Vec::new();
+        for i in 0..n {
+            let len = if i % 97 == 3 { 70_000 } else { (i as usize * 37) % 1500 };
+            starts.push(f.len() as u64);
+            f.extend(record(i, 0, &vec![i as u8; len], len as u32));
+        }
+        (f, starts)
+    }
+
+    /// Fills blocks from `input` as the reader thread does; the record starts found, as input
+    /// offsets, and the bytes read.
+    fn indexed(mut input: impl Read) -> (Vec<u64>, usize) {
+        let (mut index, mut block) = (RecordIndex::default(), Block::default());
+        let (mut found, mut at) = (Vec::new(), 0);
+        loop {
+            block.read_indexed(&mut input, &mut index).expect("read");
+            if block.len == 0 {
+                return (found, at);
+            }
+            found.extend(block.starts.iter().map(|&s| (at + s as usize) as u64));
+            at += block.len;
+        }
+    }
+
+    #[test]
+    fn the_reader_threads_index_finds_every_record_start() {
+        let (f, starts) = assorted_records(3000);
+        assert!(f.len() > 3 * READ_BLOCK, "blocks of several reads, records across blocks");
+        for chunk in [24, 25, 31, 100, 1000, 4096, READ_CHUNK, READ_CHUNK + 1, 1 << 22] {
+            let (found, read) = indexed(Trickle(&f, chunk));
+            assert_eq!(read, f.len(), "reads of {chunk}");
+            assert_eq!(found, starts, "reads of {chunk}");
+        }
+    }
+
+    #[test]
+    fn the_index_stops_where_it_cannot_follow_the_records() {
+        // Not classic pcap, or a first read too short to show the file header: no hints.
+        let (f, starts) = assorted_records(50);
+        assert!(indexed(Trickle(&f, 23)).0.is_empty());
+        assert!(indexed(&include_bytes!("../fixtures/multi_iface.pcapng")[..]).0.is_empty());
+        // A record claiming an impossible length: the starts up to it, then none.
+        let mut corrupt = f.clone();
+        let at = starts[20] as usize + 8;
+        corrupt[at..at + 4].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        assert_eq!(indexed(&corrupt[..]).0, starts[..21]);
+    }
+
+    #[test]
+    fn a_read_error_after_some_bytes_hands_those_bytes_on_first() {
+        /// Fills every read while it has bytes, then fails.
+        struct Failing<'a>(&'a [u8]);
+        impl Read for Failing<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(io::Error::other("disk on fire"));
+                }
+                let n = self.0.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let bytes = vec![7u8; READ_CHUNK];
+        let (mut index, mut block) = (RecordIndex::default(), Block::default());
+        let mut input = Failing(&bytes);
+        // The first read is full, so the block asks for more and meets the error.
+        block.read_indexed(&mut input, &mut index).expect("the bytes first");
+        assert_eq!(block.len, READ_CHUNK);
+        let err = block.read_indexed(&mut input, &mut index).expect_err("then the error");
+        assert_eq!(err.to_string(), "disk on fire");
     }
 
     #[test]

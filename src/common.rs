@@ -29,10 +29,20 @@ impl Timestamp {
 
     /// RFC 3339 in UTC with microsecond precision, e.g. `2024-05-01T10:00:00.123456Z`.
     pub fn rfc3339(self) -> String {
-        let secs = u64::try_from(self.secs()).unwrap_or(0);
+        Rfc3339(self).to_string()
+    }
+}
+
+/// A timestamp shown as [`Timestamp::rfc3339`] shows it, without building the `String`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rfc3339(pub Timestamp);
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = u64::try_from(self.0.secs()).unwrap_or(0);
         let t = std::time::UNIX_EPOCH
-            + std::time::Duration::new(secs, self.subsec_nanos() / 1000 * 1000);
-        humantime::format_rfc3339_micros(t).to_string()
+            + std::time::Duration::new(secs, self.0.subsec_nanos() / 1000 * 1000);
+        std::fmt::Display::fmt(&humantime::format_rfc3339_micros(t), f)
     }
 }
 

@@ -39,4 +39,4 @@ pub mod tui;
 pub mod verdict;
 
 mod common;
-pub use common::{Dir, Timestamp};
+pub use common::{Dir, Rfc3339, Timestamp};

@@ -120,12 +120,45 @@ pub fn ja4(ch: &ClientHelloFacts) -> Option<String> {
     Some(format!("{head}_{}_{}", hash12(&hex_list(ciphers.into_iter())), hash12(&ext_part)))
 }
 
-/// JA4 of ClientHellos already fingerprinted in this run, by their exact fields: one client
-/// stack sends the same hello on every connection. Bounded: forgotten wholesale when full.
+/// JA4 and JA4S of hellos already fingerprinted in this run, by their exact fields: one
+/// client stack sends the same hello on every connection, and one server answers alike.
 #[derive(Debug, Default)]
 pub struct Ja4Cache {
-    seen: rustc_hash::FxHashMap<u64, Vec<(Ja4Input, Option<String>)>>,
+    hellos: Memo<Ja4Input>,
+    server_hellos: Memo<Ja4sInput>,
+}
+
+/// Fingerprints by the fields they were computed from. Bounded: forgotten wholesale when full.
+#[derive(Debug)]
+struct Memo<K> {
+    seen: rustc_hash::FxHashMap<u64, Vec<(K, Option<String>)>>,
     len: usize,
+}
+
+impl<K> Default for Memo<K> {
+    fn default() -> Self {
+        Memo { seen: Default::default(), len: 0 }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Memo<K> {
+    const MAX: usize = 1024;
+
+    fn get_or(&mut self, input: K, make: impl FnOnce() -> Option<String>) -> Option<String> {
+        use std::hash::BuildHasher;
+        let key = rustc_hash::FxBuildHasher.hash_one(&input);
+        if let Some((_, hit)) = self.seen.get(&key).and_then(|v| v.iter().find(|e| e.0 == input)) {
+            return hit.clone();
+        }
+        let fingerprint = make();
+        if self.len >= Self::MAX {
+            self.seen.clear();
+            self.len = 0;
+        }
+        self.seen.entry(key).or_default().push((input, fingerprint.clone()));
+        self.len += 1;
+        fingerprint
+    }
 }
 
 /// The ClientHello fields JA4 reads.
@@ -154,25 +187,32 @@ impl Ja4Input {
     }
 }
 
-impl Ja4Cache {
-    const MAX: usize = 1024;
+/// The ServerHello fields JA4S reads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Ja4sInput {
+    version: u16,
+    cipher: u16,
+    extensions: Vec<u16>,
+    alpn: Option<String>,
+    malformed: bool,
+}
 
+impl Ja4Cache {
     /// [`ja4`], remembering the result.
     pub fn ja4(&mut self, ch: &ClientHelloFacts) -> Option<String> {
-        use std::hash::BuildHasher;
-        let input = Ja4Input::of(ch);
-        let key = rustc_hash::FxBuildHasher.hash_one(&input);
-        if let Some((_, hit)) = self.seen.get(&key).and_then(|v| v.iter().find(|e| e.0 == input)) {
-            return hit.clone();
-        }
-        let fingerprint = ja4(ch);
-        if self.len >= Self::MAX {
-            self.seen.clear();
-            self.len = 0;
-        }
-        self.seen.entry(key).or_default().push((input, fingerprint.clone()));
-        self.len += 1;
-        fingerprint
+        self.hellos.get_or(Ja4Input::of(ch), || ja4(ch))
+    }
+
+    /// [`ja4s`], remembering the result.
+    pub fn ja4s(&mut self, sh: &ServerHelloFacts) -> Option<String> {
+        let input = Ja4sInput {
+            version: sh.version.0,
+            cipher: sh.cipher_suite,
+            extensions: sh.extensions.clone(),
+            alpn: sh.alpn.clone(),
+            malformed: sh.malformed,
+        };
+        self.server_hellos.get_or(input, || ja4s(sh))
     }
 }
 

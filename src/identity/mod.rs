@@ -167,7 +167,7 @@ pub fn identify_cached(
         server,
         mesh,
         ja4: facts.client_hello.as_ref().and_then(|ch| cache.ja4.ja4(ch)),
-        ja4s: facts.server_hello.as_ref().and_then(ja4::ja4s),
+        ja4s: facts.server_hello.as_ref().and_then(|sh| cache.ja4.ja4s(sh)),
     }
 }
 

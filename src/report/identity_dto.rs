@@ -1,7 +1,8 @@
 //! The identity fields of the `tls` object (`client_identity`, `server_identity`, `mesh`,
 //! `mesh_identity`, `mesh_signals`, `ja4`, `ja4s`) and the identity cell of the table.
 
-use crate::identity::cert::rfc3339_secs;
+use super::AsStr;
+use crate::identity::cert::Rfc3339Secs;
 use crate::identity::{CertInfo, Identities, MeshIdentity, PeerIdentity};
 use serde::Serialize;
 
@@ -21,8 +22,8 @@ pub struct CertDto {
     pub sans: SansDto,
     pub spiffe_id: Option<String>,
     pub serial: String,
-    pub not_before: Option<String>,
-    pub not_after: Option<String>,
+    pub not_before: Option<AsStr<Rfc3339Secs>>,
+    pub not_after: Option<AsStr<Rfc3339Secs>>,
     pub key: Option<String>,
     pub chain_length: u32,
     pub sha256: String,
@@ -65,8 +66,8 @@ fn cert(c: &CertInfo) -> CertDto {
         sans: SansDto { dns: c.sans.dns.clone(), uri: c.sans.uri.clone(), ip: c.sans.ip.clone() },
         spiffe_id: c.spiffe.as_ref().map(|s| s.uri.clone()),
         serial: c.serial.clone(),
-        not_before: c.not_before.map(rfc3339_secs),
-        not_after: c.not_after.map(rfc3339_secs),
+        not_before: c.not_before.map(|t| AsStr(Rfc3339Secs(t))),
+        not_after: c.not_after.map(|t| AsStr(Rfc3339Secs(t))),
         key: c.key.clone(),
         chain_length: c.chain_length,
         sha256: c.sha256.clone(),

@@ -1,7 +1,7 @@
 //! The JSON document (`--format json`), schema `mtlscope/v1`, built from its own DTO types so
 //! that internal refactors never change the contract. Documented in README.md.
 
-use super::{protocol_of, Summary};
+use super::{protocol_of, AsStr, Summary};
 use crate::analyze::{Analysis, AnalyzedFlow, InputReport, LimitsHit};
 use crate::capture::Format;
 use crate::classify::Classification;
@@ -9,10 +9,11 @@ use crate::decode::Tunnel;
 use crate::flow::ClientBy;
 use crate::inventory::resolve_flows::{add_edge, InventoryInfo, Placement};
 use crate::inventory::{edge_dto, workload_dto, EdgeDto, EdgeSet, ReasonDto, WorkloadDto};
+use crate::Rfc3339;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 pub const SCHEMA: &str = "mtlscope/v1";
 
@@ -101,7 +102,7 @@ fn limits_total(inputs: &[InputReport]) -> LimitsHitDto {
 
 #[derive(Serialize)]
 pub struct EndpointDto {
-    pub ip: String,
+    pub ip: IpAddr,
     pub port: u16,
     /// The pod, service or node at `ip` when the flow began; null without an inventory or
     /// for an address the inventory does not hold.
@@ -110,7 +111,7 @@ pub struct EndpointDto {
 
 impl From<SocketAddr> for EndpointDto {
     fn from(a: SocketAddr) -> Self {
-        EndpointDto { ip: a.ip().to_string(), port: a.port(), workload: None }
+        EndpointDto { ip: a.ip(), port: a.port(), workload: None }
     }
 }
 
@@ -157,8 +158,8 @@ pub struct FlowDto {
     pub bytes: u64,
     pub client_bytes: u64,
     pub server_bytes: u64,
-    pub first_seen: String,
-    pub last_seen: String,
+    pub first_seen: AsStr<Rfc3339>,
+    pub last_seen: AsStr<Rfc3339>,
     pub interface: Option<String>,
     /// Linux interface index from an SLL/SLL2 header (`tcpdump -i any`); 1 is `lo`.
     pub ifindex: Option<u32>,
@@ -469,8 +470,8 @@ pub fn flow_dto(f: &AnalyzedFlow) -> FlowDto {
         bytes: r.dirs[0].payload_bytes + r.dirs[1].payload_bytes,
         client_bytes: r.dirs[0].payload_bytes,
         server_bytes: r.dirs[1].payload_bytes,
-        first_seen: r.first_seen.rfc3339(),
-        last_seen: r.last_seen.rfc3339(),
+        first_seen: AsStr(Rfc3339(r.first_seen)),
+        last_seen: AsStr(Rfc3339(r.last_seen)),
         interface: f.interface.clone(),
         ifindex: r.ifindex,
         tunnel: r.tunnel.map(|t| match t {

@@ -10,6 +10,17 @@ use crate::classify::Classification;
 use crate::inventory::resolve_flows;
 use crate::verdict::Verdict;
 use std::collections::BTreeMap;
+use std::fmt;
+
+/// A value written into the JSON as the string its `Display` makes, with no `String` built in
+/// between (serde_json escapes what the formatter writes as it goes).
+pub struct AsStr<T>(pub T);
+
+impl<T: fmt::Display> serde::Serialize for AsStr<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
 
 /// Counts per verdict and protocol.
 #[derive(Debug, Clone, Default)]

@@ -1,11 +1,13 @@
 //! The `tls` object of a flow in the JSON, and the TLS cells of the table.
 
-use crate::classify::tls::{Alert, CertChain, FlightReading, TlsFacts, Version};
+use super::AsStr;
+use crate::classify::tls::{Alert, CertChain, FlightReading, HandshakeMsg, TlsFacts, Version};
 use crate::identity::Identities;
 use crate::link::Origin;
 use crate::verdict::{ClientCert, Proof};
-use crate::Dir;
+use crate::{Dir, Rfc3339};
 use serde::Serialize;
+use std::fmt;
 
 #[derive(Serialize)]
 pub struct TlsDto {
@@ -25,7 +27,7 @@ pub struct TlsDto {
     pub handshake_seen: bool,
     pub hello_retry: bool,
     /// Handshake messages seen in the clear, in order, prefixed by the sender.
-    pub handshake_messages: Vec<String>,
+    pub handshake_messages: Vec<AsStr<Sent>>,
     pub certificate_request: bool,
     pub server_certificates: Option<CertsDto>,
     pub client_certificates: Option<CertsDto>,
@@ -45,6 +47,18 @@ pub struct TlsDto {
     pub identity: super::identity_dto::IdentityFields,
 }
 
+/// A handshake message with its sender: "client: ClientHello".
+pub struct Sent(pub HandshakeMsg);
+
+impl fmt::Display for Sent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.dir {
+            Some(d) => write!(f, "{}: {}", d.sender(), self.0),
+            None => self.0.fmt(f),
+        }
+    }
+}
+
 #[derive(Serialize)]
 pub struct OriginDto {
     pub input: usize,
@@ -54,7 +68,7 @@ pub struct OriginDto {
     pub verdict: &'static str,
     pub proof: Option<&'static str>,
     pub client_identity: Option<String>,
-    pub first_seen: String,
+    pub first_seen: AsStr<Rfc3339>,
 }
 
 pub fn origin_dto(o: &Origin) -> OriginDto {
@@ -65,7 +79,7 @@ pub fn origin_dto(o: &Origin) -> OriginDto {
         verdict: o.verdict.as_str(),
         proof: o.proof.map(Proof::as_str),
         client_identity: o.client_identity.clone(),
-        first_seen: o.first_seen.rfc3339(),
+        first_seen: AsStr(Rfc3339(o.first_seen)),
     }
 }
 
@@ -127,14 +141,7 @@ pub fn tls_dto(f: &TlsFacts, cert: Option<ClientCert>, ids: Option<&Identities>)
         resumption: resumption(f),
         handshake_seen: ch.is_some() || sh.is_some(),
         hello_retry: f.hello_retry.is_some(),
-        handshake_messages: f
-            .messages
-            .iter()
-            .map(|m| match m.dir {
-                Some(d) => format!("{}: {m}", d.sender()),
-                None => m.to_string(),
-            })
-            .collect(),
+        handshake_messages: f.messages.iter().map(|&m| AsStr(Sent(m))).collect(),
         certificate_request: f.certificate_request.is_some(),
         server_certificates: certs(&f.server_certs),
         client_certificates: certs(&f.client_certs),

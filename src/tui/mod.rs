@@ -95,14 +95,14 @@ impl Row {
     pub fn client_label(&self) -> String {
         match &self.dto.client.workload {
             Some(w) => label(w.namespace.as_deref(), &w.workload),
-            None => self.dto.client.ip.clone(),
+            None => self.dto.client.ip.to_string(),
         }
     }
 
     pub fn server_label(&self) -> String {
         let name = match &self.dto.server.workload {
             Some(w) => label(w.namespace.as_deref(), &w.workload),
-            None => self.dto.server.ip.clone(),
+            None => self.dto.server.ip.to_string(),
         };
         format!("{name}:{}", self.dto.server.port)
     }
@@ -262,7 +262,7 @@ impl App {
             e.local &= r.local;
             if r.last_seen > e.last_seen_ts {
                 e.last_seen_ts = r.last_seen;
-                e.last_seen = r.dto.last_seen.clone();
+                e.last_seen = r.dto.last_seen.0.to_string();
             }
             if r.verdict.severity() < e.worst.severity() {
                 e.worst = r.verdict;

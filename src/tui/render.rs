@@ -286,7 +286,8 @@ fn detail_lines<'a>(app: &App, r: &'a Row) -> Vec<Line<'a>> {
     } else if let Some(t) = &d.tls {
         // A flow reported before the UI asked for timelines: the messages seen are still known.
         if !t.handshake_messages.is_empty() {
-            lines.push(Line::from(format!("handshake: {}", t.handshake_messages.join(", "))));
+            let seen: Vec<String> = t.handshake_messages.iter().map(|m| m.0.to_string()).collect();
+            lines.push(Line::from(format!("handshake: {}", seen.join(", "))));
         }
     }
     lines

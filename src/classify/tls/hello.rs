@@ -41,6 +41,13 @@ fn push_capped<T>(v: &mut Vec<T>, x: T) {
     }
 }
 
+/// `uint16 list<..>`: the list's elements, or `None` when its length runs past `data`.
+fn u16_list(data: &[u8]) -> Option<impl Iterator<Item = u16> + '_> {
+    let len = usize::from(u16::from_be_bytes([*data.first()?, *data.get(1)?]));
+    let list = data.get(2..2 + len)?;
+    Some(list.chunks_exact(2).map(|p| u16::from_be_bytes([p[0], p[1]])))
+}
+
 /// key_share in a ClientHello: `KeyShareEntry client_shares<0..2^16-1>`; groups only.
 fn key_share_groups(data: &[u8]) -> Vec<u16> {
     let mut out = Vec::new();
@@ -89,6 +96,15 @@ pub fn parse_client_hello(body: &[u8]) -> ClientHelloFacts {
 fn client_extension(f: &mut ClientHelloFacts, typ: u16, one: &[u8]) {
     if typ == 41 {
         f.psk_identities = psk_identities(one.get(4..).unwrap_or_default());
+    }
+    if typ == 13 {
+        // Read here: tls-parser grows its list one element at a time, and the list is
+        // copied again anyway. Same reading (a length-prefixed list; an odd last byte is
+        // ignored); a length past the body falls through to tls-parser's verdict.
+        if let Some(list) = u16_list(one.get(4..).unwrap_or_default()) {
+            f.signature_algorithms = list.take(MAX_LIST).collect();
+            return;
+        }
     }
     let Ok((_, ext)) = parse_tls_client_hello_extension(one) else {
         // Known type with a body tls-parser rejects: presence still matters.
@@ -255,4 +271,37 @@ pub fn parse_sslv2_client_hello(body: &[u8]) -> Option<ClientHelloFacts> {
         push_capped(&mut f.cipher_suites, u16::from_be_bytes([s[1], s[2]]));
     }
     Some(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_algorithms_read_as_tls_parser_reads_them() {
+        let bodies: [&[u8]; 8] = [
+            &[0, 4, 4, 3, 8, 4],
+            &[0, 0],
+            &[0, 5, 4, 3, 8, 4, 1], // an odd last byte
+            &[0, 2, 4, 3, 8, 4],    // bytes after the list
+            &[0, 6, 4, 3, 8, 4],    // a length past the body
+            &[0],                   // no room for the length
+            &[],
+            &[0, 8, 0x0a, 0x0a, 4, 3, 5, 3, 8, 7],
+        ];
+        for body in bodies {
+            let mut ext = vec![0, 13];
+            ext.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            ext.extend_from_slice(body);
+            let theirs = match parse_tls_client_hello_extension(&ext) {
+                Ok((_, TlsExtension::SignatureAlgorithms(l))) => Some(l),
+                _ => None,
+            };
+            let ours = u16_list(body).map(Iterator::collect::<Vec<_>>);
+            assert_eq!(ours, theirs, "{body:?}");
+            let mut f = ClientHelloFacts::default();
+            client_extension(&mut f, 13, &ext);
+            assert_eq!(f.signature_algorithms, theirs.unwrap_or_default(), "{body:?}");
+        }
+    }
 }

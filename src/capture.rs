@@ -487,6 +487,19 @@ impl LegacyHeader {
         }
     }
 
+    /// Bytes the record starting `rec` takes, once its header is there.
+    fn record_len(&self, rec: &[u8]) -> Option<Result<usize, CaptureErrorKind>> {
+        if rec.len() < PCAP_RECORD_HEADER_LEN {
+            return None;
+        }
+        let caplen = self.field(rec, 8) as usize;
+        Some(if caplen > MAX_BLOCK - PCAP_RECORD_HEADER_LEN {
+            Err(too_big())
+        } else {
+            Ok(PCAP_RECORD_HEADER_LEN + caplen)
+        })
+    }
+
     /// The record claims more captured bytes than were on the wire (caplen > len).
     fn oversized(&self, rec: &[u8]) -> bool {
         self.field(rec, 8) > self.field(rec, 12)
@@ -555,19 +568,6 @@ impl<'r> LegacyFramer<'r> {
         }
     }
 
-    /// Bytes the record starting `rec` takes, once its header is there.
-    fn record_len(&self, rec: &[u8]) -> Option<Result<usize, CaptureErrorKind>> {
-        if rec.len() < PCAP_RECORD_HEADER_LEN {
-            return None;
-        }
-        let caplen = self.header.field(rec, 8) as usize;
-        Some(if caplen > MAX_BLOCK - PCAP_RECORD_HEADER_LEN {
-            Err(too_big())
-        } else {
-            Ok(PCAP_RECORD_HEADER_LEN + caplen)
-        })
-    }
-
     /// The next record to `sink`; its length, or `None` at a clean end of the input.
     fn next(
         &mut self,
@@ -575,7 +575,7 @@ impl<'r> LegacyFramer<'r> {
         sink: &mut dyn FnMut(PacketRef<'_>),
     ) -> Result<Option<usize>, CaptureErrorKind> {
         let rest = &self.block.filled()[self.pos..];
-        if let Some(len) = self.record_len(rest) {
+        if let Some(len) = self.header.record_len(rest) {
             let len = len?;
             if let Some(rec) = rest.get(..len) {
                 self.pos += len;
@@ -613,7 +613,7 @@ impl<'r> LegacyFramer<'r> {
         self.touch_next(block);
         while out.packets < BATCH {
             let rest = &block[self.pos + out.bytes..];
-            let Some(Ok(len)) = self.record_len(rest) else { break };
+            let Some(Ok(len)) = self.header.record_len(rest) else { break };
             let Some(rec) = rest.get(..len) else { break };
             if self.header.oversized(rec) {
                 out.first_oversized.get_or_insert(out.bytes);
@@ -646,7 +646,7 @@ impl<'r> LegacyFramer<'r> {
 
     fn join(&mut self, joined: &mut Vec<u8>) -> Result<Option<usize>, CaptureErrorKind> {
         loop {
-            let need = match self.record_len(joined) {
+            let need = match self.header.record_len(joined) {
                 None => PCAP_RECORD_HEADER_LEN,
                 Some(len) => len?,
             };
@@ -693,13 +693,18 @@ impl Block {
         &self.data[..self.len]
     }
 
-    /// One `read` into the block (retried if interrupted); `len` 0 means end of input.
-    fn read_from(&mut self, input: &mut dyn Read) -> io::Result<()> {
+    /// Empty, with room for `READ_BLOCK` bytes.
+    fn reset(&mut self) {
         if self.data.len() < READ_BLOCK {
             self.data = vec![0; READ_BLOCK];
         }
         self.len = 0;
         self.starts.clear();
+    }
+
+    /// One `read` into the block (retried if interrupted); `len` 0 means end of input.
+    fn read_from(&mut self, input: &mut dyn Read) -> io::Result<()> {
+        self.reset();
         loop {
             match input.read(&mut self.data) {
                 Ok(n) => {
@@ -717,11 +722,7 @@ impl Block {
     /// pipe with nothing more yet: what came is handed on without waiting). A read error after
     /// some bytes hands those on; the next call meets the error again.
     fn read_indexed(&mut self, input: &mut dyn Read, index: &mut RecordIndex) -> io::Result<()> {
-        if self.data.len() < READ_BLOCK {
-            self.data = vec![0; READ_BLOCK];
-        }
-        self.len = 0;
-        self.starts.clear();
+        self.reset();
         loop {
             let want = (self.data.len() - self.len).min(READ_CHUNK);
             let read = &mut self.data[self.len..self.len + want];
@@ -777,10 +778,10 @@ impl RecordIndex {
                 // A block holds at most `MAX_BLOCK` bytes.
                 starts.push((base + s) as u32);
             }
-            let caplen = match start {
-                Some(s) if s + PCAP_RECORD_HEADER_LEN <= data.len() => header.field(&data[s..], 8),
+            let len = match start.and_then(|s| header.record_len(&data[s..])) {
+                Some(len) => len,
                 // The header straddles reads: collect it.
-                _ => {
+                None => {
                     let from = start.unwrap_or(0);
                     let take = (PCAP_RECORD_HEADER_LEN - self.have).min(data.len() - from);
                     self.head[self.have..self.have + take]
@@ -790,14 +791,16 @@ impl RecordIndex {
                         return;
                     }
                     self.have = 0;
-                    header.field(&self.head, 8)
+                    // A whole header now: always `Some`.
+                    let Some(len) = header.record_len(&self.head) else { return };
+                    len
                 }
-            } as usize;
-            if caplen > MAX_BLOCK - PCAP_RECORD_HEADER_LEN {
+            };
+            let Ok(len) = len else {
                 self.format = Some(None);
                 return;
-            }
-            self.next += (PCAP_RECORD_HEADER_LEN + caplen) as u64;
+            };
+            self.next += len as u64;
         }
     }
 }

@@ -71,9 +71,14 @@ impl Reassembly {
     }
 
     fn header(&self) -> Option<(u8, u32)> {
-        let h = self.buf.get(..4)?;
-        Some((h[0], u32::from_be_bytes([0, h[1], h[2], h[3]])))
+        message_header(&self.buf)
     }
+}
+
+/// A handshake message header at the start of `b`: its type and body length.
+fn message_header(b: &[u8]) -> Option<(u8, u32)> {
+    let h = b.get(..4)?;
+    Some((h[0], u32::from_be_bytes([0, h[1], h[2], h[3]])))
 }
 
 /// Feeds cleartext handshake-record bytes.
@@ -134,9 +139,9 @@ fn whole_message(hs: &Reassembly, data: &[u8], cap: usize) -> Option<(u8, usize)
     if !hs.buf.is_empty() {
         return None;
     }
-    let h = data.get(..4)?;
-    let total = 4 + u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
-    (total <= data.len() && total <= cap).then_some((h[0], total))
+    let (typ, len) = message_header(data)?;
+    let total = 4 + len as usize;
+    (total <= data.len() && total <= cap).then_some((typ, total))
 }
 
 fn note_partial(st: &DirState, facts: &mut TlsFacts, dir: Dir) {

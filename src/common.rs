@@ -39,10 +39,53 @@ pub struct Rfc3339(pub Timestamp);
 
 impl std::fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secs = u64::try_from(self.0.secs()).unwrap_or(0);
-        let t = std::time::UNIX_EPOCH
-            + std::time::Duration::new(secs, self.0.subsec_nanos() / 1000 * 1000);
-        std::fmt::Display::fmt(&humantime::format_rfc3339_micros(t), f)
+        // Before 1970 reads as the epoch (capture clocks are never set that far back).
+        let secs = self.0.secs().max(0);
+        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        // A Timestamp reaches only the year 2262: always four digits.
+        put_civil(&mut out, secs);
+        put_digits(&mut out[20..26], u64::from(self.0.subsec_nanos() / 1000));
+        f.write_str(std::str::from_utf8(&out).unwrap_or_default())
+    }
+}
+
+/// A second since the Unix epoch as the civil date and time (UTC): (year, month, day, hour,
+/// minute, second). Howard Hinnant's `civil_from_days`, valid for any `i64` day count.
+pub fn civil_from_unix(t: i64) -> (i64, u8, u8, u8, u8, u8) {
+    let days = t.div_euclid(86_400);
+    let rem = t.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    // All in range by construction: month 1-12, day 1-31, h < 24, m and s < 60.
+    let small = |v: i64| v as u8;
+    (year, small(month), small(day), small(rem / 3600), small(rem / 60 % 60), small(rem % 60))
+}
+
+/// Writes `YYYY-MM-DDTHH:MM:SS` of `t` into the first 19 bytes of `out`, when the year has four
+/// digits; returns whether it did. Formatting by hand: `write!` with six padded numbers cost
+/// more than the rest of a flow's timestamps and certificate dates in the JSON.
+pub(crate) fn put_civil(out: &mut [u8], t: i64) -> bool {
+    let (year, month, day, h, m, s) = civil_from_unix(t);
+    let Ok(year @ 0..=9999) = u64::try_from(year) else { return false };
+    put_digits(&mut out[0..4], year);
+    for (at, v) in [(5, month), (8, day), (11, h), (14, m), (17, s)] {
+        put_digits(&mut out[at..at + 2], u64::from(v));
+    }
+    true
+}
+
+/// `v`'s last `out.len()` decimal digits, zero-padded, into `out`.
+fn put_digits(out: &mut [u8], mut v: u64) {
+    for b in out.iter_mut().rev() {
+        *b = b'0' + (v % 10) as u8;
+        v /= 10;
     }
 }
 
@@ -97,6 +140,23 @@ mod tests {
         assert_eq!(t.rfc3339(), "2023-11-14T22:13:20.123456Z");
         assert_eq!(t.secs(), 1_700_000_000);
         assert_eq!(t.subsec_nanos(), 123_456_789);
+    }
+
+    /// Formatted by hand: the same text as humantime's, from the epoch to the last nanosecond
+    /// a `Timestamp` holds; before the epoch it reads as the epoch.
+    #[test]
+    fn rfc3339_agrees_with_humantime() {
+        let mut times: Vec<i64> = (0..i64::MAX - 999_999_999).step_by((1 << 47) + 12_345).collect();
+        times.extend([0, 999, 1_000, 951_782_399_999_999_999, 951_782_400_000_000_001, i64::MAX]);
+        for t in times {
+            let ts = Timestamp(t);
+            let time = std::time::UNIX_EPOCH
+                + std::time::Duration::new(ts.secs() as u64, ts.subsec_nanos() / 1000 * 1000);
+            let want = humantime::format_rfc3339_micros(time).to_string();
+            assert_eq!(ts.rfc3339(), want, "nanosecond {t}");
+        }
+        assert_eq!(Timestamp(-1).rfc3339(), "1970-01-01T00:00:00.999999Z");
+        assert_eq!(Timestamp(i64::MIN).rfc3339(), "1970-01-01T00:00:00.145224Z");
     }
 
     #[test]

@@ -139,20 +139,12 @@ pub struct Rfc3339Secs(pub i64);
 
 impl std::fmt::Display for Rfc3339Secs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let t = self.0;
-        let days = t.div_euclid(86_400);
-        let rem = t.rem_euclid(86_400);
-        // Howard Hinnant's civil_from_days.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+        let mut out = *b"0000-00-00T00:00:00Z";
+        if crate::common::put_civil(&mut out, self.0) {
+            return f.write_str(std::str::from_utf8(&out).unwrap_or_default());
+        }
+        // Years before 0 or after 9999 (a certificate may say anything).
+        let (year, month, day, h, m, s) = crate::common::civil_from_unix(self.0);
         write!(f, "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
     }
 }

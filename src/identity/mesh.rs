@@ -3,6 +3,8 @@
 //! proxies from an application's own TLS.
 
 use crate::classify::tls::{TlsFacts, Version};
+use memchr::memmem;
+use std::sync::LazyLock;
 
 /// A SPIFFE ID, `spiffe://<trust-domain>/<path>`; Kubernetes meshes use `/ns/<ns>/sa/<sa>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +57,13 @@ impl LinkerdIdentity {
 }
 
 pub fn linkerd_identity(name: &str) -> Option<LinkerdIdentity> {
-    let (head, tail) = name.split_once(".serviceaccount.identity.")?;
+    const MARK: &str = ".serviceaccount.identity.";
+    // Built once: `split_once` with a string pattern prepares a searcher on every call, and
+    // this runs for every SNI and DNS SAN of every TLS flow.
+    static FINDER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(MARK));
+    // `MARK` is ASCII, so both ends of the match are char boundaries.
+    let at = FINDER.find(name.as_bytes())?;
+    let (head, tail) = (&name[..at], &name[at + MARK.len()..]);
     let (sa, ns) = head.split_once('.')?;
     let (cp, td) = tail.split_once('.')?;
     let label = |s: &str| {
@@ -403,5 +411,30 @@ mod tests {
         assert_eq!(l.control_plane, "linkerd");
         assert_eq!(linkerd_identity("web.emojivoto.svc.cluster.local"), None);
         assert_eq!(linkerd_identity("web.serviceaccount.identity.linkerd.cluster.local"), None);
+    }
+
+    /// The name splits at the first marker, as `split_once` does; names with non-ASCII text
+    /// around the marker are sliced without panicking, and rejected by the label rules.
+    #[test]
+    fn linkerd_names_split_at_the_first_marker() {
+        let twice = "sa.ns.serviceaccount.identity.cp.td.serviceaccount.identity.x";
+        let l = linkerd_identity(twice).expect("linkerd");
+        assert_eq!((l.service_account.as_str(), l.namespace.as_str()), ("sa", "ns"));
+        assert_eq!(
+            (l.control_plane.as_str(), l.trust_domain.as_str()),
+            ("cp", "td.serviceaccount.identity.x")
+        );
+        for name in [
+            ".serviceaccount.identity.",
+            "sa.ns.serviceaccount.identity.",
+            "é.ns.serviceaccount.identity.cp.td",
+            "sa.ns.serviceaccount.identity.ünï.td",
+            "sa.né.serviceaccount.identity.cp.tdé",
+            "sa.ns.serviceaccount.identity",
+        ] {
+            assert_eq!(linkerd_identity(name), None, "{name}");
+        }
+        let l = linkerd_identity("sa.ns.serviceaccount.identity.cp.tdé").expect("any trust domain");
+        assert_eq!(l.trust_domain, "tdé");
     }
 }

@@ -127,6 +127,23 @@ fn rfc3339_before_the_epoch() {
     assert_eq!(cert::rfc3339_secs(-1), "1969-12-31T23:59:59Z");
     assert_eq!(cert::rfc3339_secs(951_782_400), "2000-02-29T00:00:00Z");
     assert_eq!(cert::rfc3339_secs(253_402_300_799), "9999-12-31T23:59:59Z");
+    // Past four-digit years the date is still right, in as many digits as it takes.
+    assert_eq!(cert::rfc3339_secs(253_402_300_800), "10000-01-01T00:00:00Z");
+}
+
+/// Formatted by hand: the same text as humantime's for every second it can show (a sweep of
+/// 1970..=9999 in uneven steps, and each day's edges around leap years and century rules).
+#[test]
+fn rfc3339_secs_agrees_with_humantime() {
+    let mut seconds: Vec<i64> = (0..253_402_300_800).step_by(7_919_993).collect();
+    for day in [951_696_000, 951_782_400, 4_107_456_000, 4_107_542_400, 13_574_563_200] {
+        seconds.extend([day - 1, day, day + 86_399, day + 86_400]);
+    }
+    for t in seconds {
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t as u64);
+        let want = humantime::format_rfc3339_seconds(time).to_string();
+        assert_eq!(cert::rfc3339_secs(t), want, "second {t}");
+    }
 }
 
 fn tls(version: Version, sni: &str) -> TlsFacts {

@@ -1,8 +1,9 @@
 //! Engine events (`drain_decided`) over every fixture capture: what a live capture reports
 //! before a flow ends must agree with what the flow ends as.
 
-use mtlscope::capture::CaptureReader;
-use mtlscope::engine::{Engine, EngineConfig};
+use mtlscope::capture::{CaptureReader, PacketRef};
+use mtlscope::decode::LinkType;
+use mtlscope::engine::{Engine, EngineConfig, PacketStats};
 use mtlscope::flow::FlowRecord;
 use mtlscope::verdict;
 use std::collections::BTreeMap;
@@ -81,9 +82,10 @@ fn tls_handshakes_are_decided_before_the_flow_ends() {
     assert_eq!(ids.len(), decided.len(), "each flow reported once: its stage never changes again");
 }
 
-/// Every flow record an engine produces from one capture, packets fed one by one or in the
-/// reader's batches (`next_packets` / `push_batch`, as `analyze` feeds them).
-fn records(path: &std::path::Path, batched: bool) -> Vec<FlowRecord> {
+/// Every flow record an engine produces from one capture, and its packet counters, packets fed
+/// one by one or in the reader's batches (`next_packets` / `push_batch`, as `analyze` feeds
+/// them).
+fn records(path: &std::path::Path, batched: bool) -> (Vec<FlowRecord>, PacketStats) {
     let mut engine = Engine::new(EngineConfig::default());
     let mut reader = CaptureReader::new(std::fs::File::open(path).unwrap()).unwrap();
     let mut out = Vec::new();
@@ -102,17 +104,52 @@ fn records(path: &std::path::Path, batched: bool) -> Vec<FlowRecord> {
     }
     out.extend(engine.finish());
     assert!(batches > 0 || out.is_empty(), "{}", path.display());
-    out
+    (out, engine.stats().clone())
 }
 
 #[test]
 fn batched_packets_give_the_same_flows_as_one_by_one() {
     let mut flows = 0;
     for path in fixtures() {
-        let one = records(&path, false);
-        let many = records(&path, true);
+        let (one, one_stats) = records(&path, false);
+        let (many, many_stats) = records(&path, true);
         assert_eq!(format!("{many:#?}"), format!("{one:#?}"), "{}", path.display());
+        assert_eq!(many_stats, one_stats, "{}", path.display());
+        assert_eq!(one_stats.link_types.values().sum::<u64>(), one_stats.packets);
         flows += one.len();
     }
     assert!(flows > 50, "only {flows} flows in the fixtures");
+}
+
+/// A batch mixing link types (the API allows it; the reader never makes one) counts each
+/// packet under its own link type, as packets fed one by one are.
+#[test]
+fn a_batch_of_mixed_link_types_counts_each_packet_under_its_own() {
+    let path = fixtures().into_iter().find(|p| p.ends_with("http1_veth.pcap")).expect("fixture");
+    let bytes = std::fs::read(path).unwrap();
+    let mut reader = CaptureReader::new(&bytes[..]).unwrap();
+    let mut frames = Vec::new();
+    while reader.next_packet(&mut |p| frames.push((p.ts, p.data.to_vec(), p.orig_len))).unwrap() {}
+    assert!(frames.len() > 8, "{} frames", frames.len());
+    // Runs of 1, 2 and 3 packets of the capture's link type, and of an unknown one.
+    let links = [1, 999, 999, 1, 1, 999, 999, 999, 1];
+    let batch: Vec<PacketRef<'_>> = frames
+        .iter()
+        .zip(links.iter().cycle())
+        .map(|((ts, data, orig_len), &link)| PacketRef {
+            ts: *ts,
+            link: LinkType(link),
+            data,
+            orig_len: *orig_len,
+            iface: 0,
+        })
+        .collect();
+    let mut batched = Engine::new(EngineConfig::default());
+    batched.push_batch(&batch);
+    let mut single = Engine::new(EngineConfig::default());
+    batch.iter().for_each(|p| single.push(p));
+    assert_eq!(batched.stats(), single.stats());
+    let unknown = batch.iter().filter(|p| p.link.0 == 999).count() as u64;
+    assert_eq!(batched.stats().link_types.get(&999), Some(&unknown));
+    assert_eq!(batched.stats().link_types.get(&1), Some(&(batch.len() as u64 - unknown)));
 }

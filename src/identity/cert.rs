@@ -130,23 +130,7 @@ use crate::common::hex;
 
 /// RFC 3339 (seconds, UTC) for any second since the epoch, including before 1970.
 pub fn rfc3339_secs(t: i64) -> String {
-    Rfc3339Secs(t).to_string()
-}
-
-/// [`rfc3339_secs`] without building the `String`.
-#[derive(Debug, Clone, Copy)]
-pub struct Rfc3339Secs(pub i64);
-
-impl std::fmt::Display for Rfc3339Secs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut out = *b"0000-00-00T00:00:00Z";
-        if crate::common::put_civil(&mut out, self.0) {
-            return f.write_str(std::str::from_utf8(&out).unwrap_or_default());
-        }
-        // Years before 0 or after 9999 (a certificate may say anything).
-        let (year, month, day, h, m, s) = crate::common::civil_from_unix(self.0);
-        write!(f, "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
-    }
+    crate::common::Rfc3339Secs(t).to_string()
 }
 
 fn key_name(cert: &X509Certificate<'_>) -> String {

@@ -2,7 +2,7 @@
 //! `mesh_identity`, `mesh_signals`, `ja4`, `ja4s`) and the identity cell of the table.
 
 use super::AsStr;
-use crate::identity::cert::Rfc3339Secs;
+use crate::common::Rfc3339Secs;
 use crate::identity::{CertInfo, Identities, MeshIdentity, PeerIdentity};
 use serde::Serialize;
 

@@ -4,11 +4,16 @@
 #include <pcap/pcap.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        puts(pcap_lib_version()); /* "libpcap version 1.10.3 (with TPACKET_V3)" */
+        return 0;
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: %s FILE.pcap\n", argv[0]);
+        fprintf(stderr, "usage: %s FILE.pcap | --version\n", argv[0]);
         return 2;
     }
     char err[PCAP_ERRBUF_SIZE];

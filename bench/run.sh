@@ -31,6 +31,8 @@ MEAS="$OUT/measurements.tsv"
 mkdir -p "$OUT"
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
+# set -e would otherwise end the script without a word
+trap 'printf "[bench] error: line %s failed: %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
 for tool in gcc python3 tshark editcap capinfos cargo; do
     command -v "$tool" >/dev/null || die "$tool not found"
@@ -170,7 +172,7 @@ fi
 LOAD_NOTE="$(nproc) cores, load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 TSHARK_VER=$(tshark --version 2>/dev/null | head -1 | sed 's/\.$//')
-LIBPCAP_VER=$(tcpdump --version 2>&1 | sed -n 's/^libpcap version //p' | head -1)
+LIBPCAP_VER=$("$OUT/pcap_read" --version | sed -n 's/^libpcap version //p')
 REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 export MEAS FILE_BYTES PACKETS CORPUS SLICE SLICE_PACKETS TSHARK_MODE LOAD_NOTE CPU TSHARK_VER \
     LIBPCAP_VER REV RUNS SIZE_GB FLOWS OUT

@@ -462,8 +462,10 @@ pub struct FlowTable {
     pending: Vec<FlowKey>,
     /// Closed flows (both FINs or a RST) by their last packet time when queued, earliest
     /// first: each is finished as soon as it has been quiet for the linger time, so finished
-    /// flows leave at an even pace, not in bursts at each sweep.
-    closing: BinaryHeap<Reverse<(Timestamp, FlowKey)>>,
+    /// flows leave at an even pace, not in bursts at each sweep. Flows quiet since the same
+    /// time leave in the order they started: the flow id breaks the tie, so the keys (two
+    /// socket addresses, slow to compare) are never compared.
+    closing: BinaryHeap<Reverse<(Timestamp, u64, FlowKey)>>,
     /// Latest packet time per capture interface (the first [`MAX_CLOCKS`]): a closed flow is
     /// quiet when its own interface's time has moved on, so that a stream running ahead of
     /// another (two pods merged in `mtlscope pod`) does not finish the other's flows before
@@ -563,7 +565,7 @@ impl FlowTable {
                 }
                 if !flow.closing && flow.closed() {
                     flow.closing = true;
-                    self.closing.push(Reverse((flow.last_seen, flow.key())));
+                    self.closing.push(Reverse((flow.last_seen, flow.id, flow.key())));
                 }
                 // Once a flow stops buffering its classifier sees no more bytes: its stage is
                 // final, so only buffering flows are looked at.
@@ -590,7 +592,7 @@ impl FlowTable {
         let key = flow.key();
         if flow.closed() {
             flow.closing = true;
-            self.closing.push(Reverse((flow.last_seen, key)));
+            self.closing.push(Reverse((flow.last_seen, flow.id, key)));
         }
         self.flows.insert_new(flow);
         if changed {
@@ -611,16 +613,19 @@ impl FlowTable {
     /// interface's time too (a flow that is not quiet yet is looked at again later).
     fn finish_quiet_closed(&mut self, now: Timestamp) {
         let linger = self.cfg.closed_linger_ns;
-        while let Some(&Reverse((quiet_since, key))) = self.closing.peek() {
+        while let Some(&Reverse((quiet_since, id, key))) = self.closing.peek() {
             if now.since(quiet_since) < linger {
                 return;
             }
             self.closing.pop();
-            // The flow may be gone already (expired, evicted, or replaced on its 5-tuple).
-            let Some(flow) = self.flows.get_mut(&key).filter(|f| f.closing) else { continue };
+            // The flow may be gone already (expired, evicted, or replaced on its 5-tuple by a
+            // newer flow, which has its own entry).
+            let Some(flow) = self.flows.get_mut(&key).filter(|f| f.closing && f.id == id) else {
+                continue;
+            };
             let own = self.clocks[(flow.iface as usize).min(MAX_CLOCKS - 1)];
             if own.since(flow.last_seen) < linger || now.since(flow.last_seen) < linger {
-                self.closing.push(Reverse((flow.last_seen.max(now), key)));
+                self.closing.push(Reverse((flow.last_seen.max(now), id, key)));
             } else if let Some(flow) = self.flows.remove(&key) {
                 self.finished.push(flow.finish());
             }

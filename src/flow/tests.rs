@@ -357,3 +357,34 @@ fn a_packet_of_a_classified_flow_touches_four_cache_lines() {
     assert_eq!(std::mem::offset_of!(Flow, reasm), 128);
     assert_eq!(std::mem::size_of::<Reassembler>(), 128);
 }
+
+#[test]
+fn flows_closed_at_the_same_time_finish_in_the_order_they_started() {
+    let mut table = FlowTable::new(FlowConfig::default());
+    let linger = FlowConfig::default().closed_linger_ns as i64;
+    let server = SocketAddr::new(S, 8080);
+    // Each client's endpoint sorts below the one before it: a tie broken by the flows' keys
+    // would finish them last-started first.
+    let clients: Vec<SocketAddr> = (0..20u8)
+        .map(|i| {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 200 - i)), 60_000 - u16::from(i))
+        })
+        .collect();
+    for (i, &client) in clients.iter().enumerate() {
+        table.push(&syn_between(client, server), 0, Timestamp(i as i64), false);
+    }
+    // All reset at one instant: queued to close with the same quiet-since time.
+    let reset_at = 1_000_000;
+    for &client in &clients {
+        let mut rst = syn_between(client, server);
+        rst.flags = TcpFlags(TcpFlags::RST);
+        table.push(&rst, 0, Timestamp(reset_at), false);
+    }
+    // As in the linger test above: the first packet runs the sweep (too early), the second
+    // finds no sweep due, so the closing queue alone finishes the flows.
+    table.push(&other_connection(), 0, Timestamp(reset_at + linger - 1), false);
+    assert!(table.drain_finished().is_empty());
+    table.push(&other_connection(), 0, Timestamp(reset_at + linger), false);
+    let ids: Vec<u64> = table.drain_finished().iter().map(|f| f.id).collect();
+    assert_eq!(ids, (1..=20).collect::<Vec<u64>>());
+}

@@ -259,7 +259,7 @@ impl Classifier {
         match std::mem::replace(&mut self.state, State::Undecided) {
             State::Undecided => Classification::Empty,
             State::Tls(analyzer, preamble) => {
-                Classification::Tls { facts: Box::new(analyzer.into_facts()), preamble }
+                Classification::Tls { facts: analyzer.into_facts(), preamble }
             }
             State::Http1 { request, response, midstream } => {
                 Classification::Http1 { request, response, midstream }
@@ -416,13 +416,12 @@ impl Classifier {
                 return;
             }
         }
-        if offset >= UPGRADE_WATCH {
+        // Only the client starts TLS mid-stream (its ClientHello): the server's bytes, often
+        // the bulk of a plaintext flow, need no search.
+        if offset >= UPGRADE_WATCH || dir != Dir::ToServer {
             return;
         }
         let Some(at) = find_tls_start(data, dir) else { return };
-        if dir != Dir::ToServer {
-            return;
-        }
         let preamble = self.preamble(offset + at as u64);
         let mut analyzer = self.tls_analyzer();
         analyzer.feed(dir, &data[at..], ts);
@@ -489,4 +488,46 @@ fn find_tls_start(data: &[u8], dir: Dir) -> Option<usize> {
 fn push_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize) {
     let room = cap.saturating_sub(buf.len());
     buf.extend_from_slice(&data[..data.len().min(room)]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first record of a stream OpenSSL sent (fixtures/streams/).
+    fn first_record(file: &str) -> Vec<u8> {
+        let path = format!("{}/fixtures/streams/{file}", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let len = usize::from(u16::from_be_bytes([bytes[3], bytes[4]]));
+        bytes[..5 + len].to_vec()
+    }
+
+    /// A plaintext HTTP/1.1 exchange whose response body is `body`, then `client_next` from
+    /// the client.
+    fn http_then(body: &[u8], client_next: &[u8]) -> Classification {
+        let mut c = Classifier::new(Limits::default(), false);
+        let ts = Timestamp(0);
+        c.feed(Dir::ToServer, b"GET /capture HTTP/1.1\r\nHost: s\r\n\r\n", ts);
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+        c.feed(Dir::ToClient, &[head.as_bytes(), body].concat(), ts);
+        if !client_next.is_empty() {
+            c.feed(Dir::ToServer, client_next, ts);
+        }
+        c.finish()
+    }
+
+    #[test]
+    fn only_the_clients_hello_switches_a_plaintext_flow_to_tls() {
+        let client_hello = first_record("tls13_server_auth.c2s.bin");
+        let server_hello = first_record("tls13_server_auth.s2c.bin");
+        assert_eq!(tls_role(&client_hello), Some(Dir::ToServer));
+        assert_eq!(tls_role(&server_hello), Some(Dir::ToClient));
+        // TLS records in what the server sends (a capture downloaded over HTTP, say) are data.
+        let body = [server_hello.as_slice(), client_hello.as_slice()].concat();
+        let c = http_then(&body, b"");
+        assert!(matches!(c, Classification::Http1 { request: Some(_), .. }), "{c:?}");
+        // The client's ClientHello after plaintext is a switch to TLS, as after STARTTLS.
+        let c = http_then(b"ok", &client_hello);
+        assert!(matches!(c, Classification::Tls { preamble: Some(_), .. }), "{c:?}");
+    }
 }

@@ -236,7 +236,9 @@ fn ctx<'a>(
 #[derive(Debug)]
 pub struct TlsAnalyzer {
     limits: Limits,
-    facts: TlsFacts,
+    /// Boxed from the start: the flow's classification takes the box as it is when the flow
+    /// finishes, with no copy of its kilobyte or so.
+    facts: Box<TlsFacts>,
     /// Indexed by `Dir::index()`.
     dirs: [DirState; 2],
     /// Secrets for TLS 1.3 handshake decryption (see `decrypt`).
@@ -247,7 +249,7 @@ impl TlsAnalyzer {
     pub fn new(limits: Limits) -> Self {
         TlsAnalyzer {
             limits,
-            facts: TlsFacts::default(),
+            facts: Box::default(),
             dirs: [DirState::new(), DirState::new()],
             keylog: None,
         }
@@ -337,7 +339,7 @@ impl TlsAnalyzer {
     }
 
     /// The facts, without the parser state.
-    pub fn into_facts(self) -> TlsFacts {
+    pub fn into_facts(self) -> Box<TlsFacts> {
         self.facts
     }
 }

@@ -619,10 +619,9 @@ impl FlowTable {
             }
             self.closing.pop();
             // The flow may be gone already (expired, evicted, or replaced on its 5-tuple by a
-            // newer flow, which has its own entry).
-            let Some(flow) = self.flows.get_mut(&key).filter(|f| f.closing && f.id == id) else {
-                continue;
-            };
+            // newer flow, which has its own entry). The one with this id is the queued one, so
+            // its `closing` flag is set.
+            let Some(flow) = self.flows.get_mut(&key).filter(|f| f.id == id) else { continue };
             let own = self.clocks[(flow.iface as usize).min(MAX_CLOCKS - 1)];
             if own.since(flow.last_seen) < linger || now.since(flow.last_seen) < linger {
                 self.closing.push(Reverse((flow.last_seen.max(now), id, key)));

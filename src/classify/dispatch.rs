@@ -494,12 +494,10 @@ fn push_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize) {
 mod tests {
     use super::*;
 
-    /// The first record of a stream OpenSSL sent (fixtures/streams/).
-    fn first_record(file: &str) -> Vec<u8> {
-        let path = format!("{}/fixtures/streams/{file}", env!("CARGO_MANIFEST_DIR"));
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let len = usize::from(u16::from_be_bytes([bytes[3], bytes[4]]));
-        bytes[..5 + len].to_vec()
+    /// The first record of `stream`.
+    fn first_record(stream: &[u8]) -> Vec<u8> {
+        let len = usize::from(u16::from_be_bytes([stream[3], stream[4]]));
+        stream[..5 + len].to_vec()
     }
 
     /// A plaintext HTTP/1.1 exchange whose response body is `body`, then `client_next` from
@@ -518,8 +516,9 @@ mod tests {
 
     #[test]
     fn only_the_clients_hello_switches_a_plaintext_flow_to_tls() {
-        let client_hello = first_record("tls13_server_auth.c2s.bin");
-        let server_hello = first_record("tls13_server_auth.s2c.bin");
+        // Real OpenSSL streams (fixtures/streams/).
+        let v = tls::tests::load("tls13_server_auth");
+        let (client_hello, server_hello) = (first_record(&v.c2s), first_record(&v.s2c));
         assert_eq!(tls_role(&client_hello), Some(Dir::ToServer));
         assert_eq!(tls_role(&server_hello), Some(Dir::ToClient));
         // TLS records in what the server sends (a capture downloaded over HTTP, say) are data.

@@ -23,7 +23,7 @@ mod hello;
 mod record;
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
 
 pub use decrypt::{hkdf_expand_label, Aead, Hash, RecordKey};
 pub use facts::*;
